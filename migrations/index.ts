@@ -1,0 +1,8 @@
+import type { Migration } from 'kysely';
+import { initial } from './0001_initial.js';
+
+/**
+ * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
+ * of the schema name, because the connector's schema is configurable.
+ */
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema: string) => Migration]> = [['0001_initial', initial]];

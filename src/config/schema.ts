@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import { CONTACT_FIELDS, IDENTIFIER_FIELDS } from '../mapping/contact-fields.js';
+
+/**
+ * The one definition of the configuration: it validates, supplies every default, and generates the README's
+ * option table (`npm run docs:config`; a test fails when the table is stale). The key names of the
+ * documented example are a public contract: add keys freely, rename none.
+ */
+
+const identifier = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const columnName = z
+  .string({ error: 'expected a column name' })
+  .min(1, { error: 'expected a column name' })
+  .max(63, { error: 'a Postgres column name has at most 63 bytes' });
+
+/** Values interpolated from ${ENV} arrive as strings: numbers and booleans accept their string forms. */
+const numeric = (v: unknown) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
+const boolish = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+const int = (refine: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
+  z.preprocess(numeric, refine(z.number({ error: 'expected a number' }).int()));
+const num = (refine: (n: z.ZodNumber) => z.ZodNumber = (n) => n) => z.preprocess(numeric, refine(z.number({ error: 'expected a number' })));
+const bool = () => z.preprocess(boolish, z.boolean({ error: 'expected true or false' }));
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** Where one contact field's value comes from: a column (short or long form) or a constant. */
+export const fieldSourceSchema = z.union(
+  [
+    columnName,
+    z.strictObject({
+      column: columnName.describe('source column'),
+      format: z
+        .enum(['auto', 'text', 'boolean', 'date', 'number', 'gender'])
+        .default('auto')
+        .describe('conversion; auto picks from the Wooxy field'),
+    }),
+    z.strictObject({ value: scalar.describe('a constant sent for every contact') }),
+  ],
+  { error: 'expected a column name, {column: NAME} or {value: CONSTANT}' },
+);
+export type FieldSource = z.infer<typeof fieldSourceSchema>;
+
+const cacSchema = z.strictObject({
+  value: fieldSourceSchema.describe('column (or constant) holding the positive acquisition cost'),
+  currency: fieldSourceSchema.describe('column (or constant) holding EUR or USD'),
+});
+
+const variableSchema = z.union(
+  [
+    columnName,
+    z.strictObject({
+      column: columnName,
+      type: z.enum(['string', 'date']).default('string').describe('date variables are sent as YYYY-MM-DD'),
+    }),
+    z.strictObject({ value: z.string() }),
+  ],
+  { error: 'expected a column name, {column: NAME, type: string|date} or {value: CONSTANT}' },
+);
+
+const fieldNames: string[] = [...Object.keys(CONTACT_FIELDS), 'cac'];
+
+const fieldsSchema = z
+  .record(z.string(), z.unknown())
+  .superRefine((fields, ctx) => {
+    for (const [name, source] of Object.entries(fields)) {
+      if (!fieldNames.includes(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `unknown Wooxy contact field (known: ${fieldNames.join(', ')})` });
+        continue;
+      }
+      const parsed = (name === 'cac' ? cacSchema : fieldSourceSchema).safeParse(source);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [name, ...issue.path] });
+      }
+    }
+    if (!IDENTIFIER_FIELDS.some((id) => id in fields)) {
+      ctx.addIssue({ code: 'custom', message: `map at least one identifier: ${IDENTIFIER_FIELDS.join(', ')}` });
+    }
+  })
+  .transform((fields) => {
+    const out: Record<string, FieldSource | z.infer<typeof cacSchema>> = {};
+    for (const [name, source] of Object.entries(fields)) {
+      out[name] = (name === 'cac' ? cacSchema : fieldSourceSchema).parse(source);
+    }
+    return out;
+  })
+  .describe('Wooxy contact field → source column, {column, format} or {value}; cac takes {value, currency}');
+
+const conditionSchema = z
+  .strictObject({
+    column: columnName,
+    equals: scalar.optional(),
+    notEquals: scalar.optional(),
+    in: z.array(scalar).optional(),
+    notIn: z.array(scalar).optional(),
+    isNull: z.boolean().optional(),
+  })
+  .refine((c) => ['equals', 'notEquals', 'in', 'notIn', 'isNull'].filter((k) => k in c).length === 1, {
+    message: 'a condition takes exactly one of equals, notEquals, in, notIn, isNull',
+  });
+export type FilterCondition = z.infer<typeof conditionSchema>;
+
+export const mappingSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/, { error: 'lowercase letters, digits and _' })
+      .optional()
+      .describe('stable name used in the outbox and CLI; default: the table name'),
+    table: z
+      .string({ error: 'expected a table name such as public.users' })
+      .regex(/^[^.\s]+(\.[^.\s]+)?$/, { error: 'expected schema.table or table' })
+      .describe('source table, schema-qualified (public. when omitted)'),
+    contactListId: z
+      .preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string({ error: 'expected a Wooxy contact list id' }).min(1, { error: 'expected a Wooxy contact list id' }))
+      .describe('Wooxy list the rows sync to'),
+    key: columnName.default('id').describe('source primary key column'),
+    fields: fieldsSchema,
+    variables: z
+      .record(
+        z.string().regex(/^[a-z][a-zA-Z]*$/, { error: 'variable names are latin lowerCamelCase without digits' }),
+        variableSchema,
+      )
+      .default({})
+      .describe('list variable → column; the variables must exist on the Wooxy list'),
+    filter: z
+      .array(conditionSchema)
+      .default([])
+      .describe('rows must match every condition to be in the list; a row that stops matching is removed'),
+    upsert: bool().default(false).describe('default false; true sends updates with upsert:true instead of falling back to add'),
+  })
+  .transform((m) => {
+    const [schema, table] = m.table.includes('.') ? (m.table.split('.') as [string, string]) : ['public', m.table];
+    return { ...m, name: m.name ?? table.toLowerCase().replace(/[^a-z0-9_]/g, '_'), schema, tableName: table };
+  });
+export type MappingConfig = z.output<typeof mappingSchema>;
+
+export const configSchema = z
+  .strictObject({
+    postgres: z
+      .strictObject({
+        url: z.string({ error: 'expected a postgres:// connection string' }).min(1).describe('connection string; use ${DATABASE_URL}'),
+        slot: z.string().regex(identifier).default('wooxy_cdc').describe('logical replication slot (pgoutput)'),
+        publication: z.string().regex(identifier).default('wooxy_cdc').describe('publication of the mapped tables'),
+        schema: z.string().regex(identifier).default('wooxy_cdc').describe("the connector's own tables"),
+        autoCreate: bool().default(true).describe('create the slot and publication when missing; false: fail with the SQL to run'),
+        applicationName: z.string().default('wooxy-cdc').describe('application_name of every connection'),
+        poolSize: int((n) => n.min(2).max(50)).default(5).describe('connections for the outbox, delivery and reconciliation'),
+      })
+      .describe('source database'),
+    wooxy: z
+      .strictObject({
+        baseUrl: z.url().default('https://api.wooxy.com/v3').describe('API base URL'),
+        accessToken: z.string({ error: 'expected the API token; use ${WOOXY_ACCESS_TOKEN}' }).min(1).describe('API token; use ${WOOXY_ACCESS_TOKEN}'),
+        maxInFlight: int((n) => n.min(1).max(10, { error: 'Wooxy allows at most 10 concurrent requests' })).default(10).describe('concurrent API calls, all endpoints together (vendor cap: 10)'),
+        timeoutMs: int((n) => n.min(100)).default(30_000).describe('per-request timeout'),
+        maxRetries: int((n) => n.min(0).max(20)).default(5).describe('retries of a transient failure within one call'),
+      })
+      .describe('Wooxy API'),
+    capture: z
+      .strictObject({
+        flushChanges: int((n) => n.min(1)).default(5_000).describe('changes buffered before an outbox write (bounds memory in large transactions)'),
+        flushIntervalMs: int((n) => n.min(1)).default(100).describe('longest a received change waits before its outbox write'),
+      })
+      .prefault({})
+      .describe('replication → outbox'),
+    delivery: z
+      .strictObject({
+        batchSize: int((n) => n.min(1).max(100)).default(100).describe('contacts (or remove identifiers) per call; vendor cap: 100'),
+        idleIntervalMs: int((n) => n.min(10)).default(250).describe('how often an idle sender looks for work'),
+        maxAttempts: int((n) => n.min(1)).default(8).describe('attempts for a contact whose requests keep failing before it is dead-lettered'),
+      })
+      .prefault({})
+      .describe('outbox → Wooxy'),
+    reconcile: z
+      .strictObject({
+        pollIntervalMs: int((n) => n.min(50)).default(2_000).describe('request/find polling interval when few requests are outstanding'),
+        warnAfterHours: num((n) => n.min(1).max(168)).default(144).describe('warn when a request is unresolved this long (statuses vanish after 7 days)'),
+      })
+      .prefault({})
+      .describe('request/find and webhooks'),
+    webhook: z
+      .strictObject({
+        publicUrl: z.url().optional().describe('externally reachable base URL of this HTTP server; enables webHookUri'),
+        secret: z.string().min(24, { error: 'use at least 24 random characters' }).optional().describe('unguessable path secret; use ${WOOXY_WEBHOOK_SECRET}'),
+      })
+      .prefault({})
+      .describe('vendor status callbacks'),
+    http: z
+      .strictObject({
+        host: z.string().default('0.0.0.0').describe('bind address of /healthz, /readyz, /metrics and the webhook'),
+        port: int((n) => n.min(0).max(65535)).default(9464).describe('0 disables the server'),
+      })
+      .prefault({})
+      .describe('operations endpoints'),
+    log: z
+      .strictObject({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino level'),
+      })
+      .prefault({})
+      .describe('logging'),
+    mappings: z.array(mappingSchema).min(1, { error: 'add at least one mapping' }).describe('tables synced to Wooxy lists'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.mappings.forEach((m, i) => {
+      const prior = seen.get(m.name);
+      if (prior !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['mappings', i, 'name'], message: `duplicate mapping name "${m.name}" (also mappings[${prior}]); set name: to tell them apart` });
+      }
+      seen.set(m.name, i);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

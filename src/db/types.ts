@@ -1,0 +1,75 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** Row types of the connector's own tables (see migrations/). LSNs travel as text in `X/Y` form. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = JSONColumnType<Record<string, unknown>, string, string>;
+type NullableJson = ColumnType<Record<string, unknown> | null, string | null, string | null>;
+
+export interface ReplicationStateTable {
+  slot: string;
+  durable_lsn: ColumnType<string, string | undefined, string>;
+  updated_at: Timestamp;
+}
+
+export interface ContactStateTable {
+  mapping: string;
+  source_key: string;
+  row: Json;
+  desired: NullableJson;
+  synced: NullableJson;
+  lsn: ColumnType<string, string | undefined, string>;
+  updated_at: Timestamp;
+}
+
+export type OutboxState = 'pending' | 'inflight';
+
+export interface OutboxTable {
+  mapping: string;
+  source_key: string;
+  state: OutboxState;
+  payload: NullableJson;
+  lsn: ColumnType<string, string | undefined, string>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  request_id: string | null;
+  batch_id: string | null;
+  sent_op: string | null;
+  sent_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  last_error: string | null;
+  enqueued_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RequestsTable {
+  request_id: string;
+  mapping: string;
+  list_id: string;
+  op: string;
+  batch_id: string;
+  contact_count: number;
+  status: ColumnType<'new' | 'done' | 'fail' | 'expired', 'new' | 'done' | 'fail' | 'expired' | undefined>;
+  sent_at: Timestamp;
+  checked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  resolved_via: string | null;
+}
+
+export interface DeadLettersTable {
+  mapping: string;
+  source_key: string;
+  op: string;
+  payload: NullableJson;
+  error_code: string;
+  human_error: string;
+  attempts: Generated<number>;
+  first_seen: Timestamp;
+  last_seen: Timestamp;
+}
+
+export interface Database {
+  replication_state: ReplicationStateTable;
+  contact_state: ContactStateTable;
+  outbox: OutboxTable;
+  requests: RequestsTable;
+  dead_letters: DeadLettersTable;
+}

@@ -1,0 +1,91 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { renderConfigTable, README_PATH, replaceSection } from '../../src/config/docs.js';
+import { ConfigError, loadConfig, parseConfig, parseConfigText } from '../../src/config/loader.js';
+
+const env = { DATABASE_URL: 'postgres://u:secret@db/app', WOOXY_ACCESS_TOKEN: 'tok', WOOXY_LIST_ID: 'list-1' };
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const minimal = (mapping: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  postgres: { url: '${DATABASE_URL}' },
+  wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}' },
+  mappings: [{ table: 'public.users', contactListId: '${WOOXY_LIST_ID}', fields: { email: 'email' }, ...mapping }],
+  ...extra,
+});
+
+describe('configuration', () => {
+  it('loads the example with every default filled in', async () => {
+    const config = await loadConfig('config/example.yaml', env);
+    expect(config.postgres).toMatchObject({ url: env.DATABASE_URL, slot: 'wooxy_cdc', publication: 'wooxy_cdc', schema: 'wooxy_cdc', autoCreate: true });
+    expect(config.wooxy).toMatchObject({ baseUrl: 'https://api.wooxy.com/v3', accessToken: 'tok', maxInFlight: 10 });
+    expect(config.mappings[0]).toMatchObject({ name: 'users', schema: 'public', tableName: 'users', key: 'id', contactListId: 'list-1' });
+    expect(config.mappings[0]?.fields).toMatchObject({ userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name' });
+  });
+
+  it('interpolates ${VAR:-default} and $${ escapes, and coerces numbers and booleans from the environment', () => {
+    const config = parseConfig(
+      minimal({}, { http: { port: '${PORT:-8080}' }, postgres: { url: 'postgres://h/$${x}', autoCreate: '${AUTO}' } }),
+      { ...env, AUTO: 'false' },
+    );
+    expect(config.http.port).toBe(8080);
+    expect(config.postgres.url).toBe('postgres://h/${x}');
+    expect(config.postgres.autoCreate).toBe(false);
+  });
+
+  it('names every missing environment variable by path', () => {
+    expect(problems(() => parseConfig(minimal(), {}))).toEqual([
+      'postgres.url: environment variable DATABASE_URL is not set',
+      'wooxy.accessToken: environment variable WOOXY_ACCESS_TOKEN is not set',
+      'mappings[0].contactListId: environment variable WOOXY_LIST_ID is not set',
+    ]);
+  });
+
+  it('reports one line per bad path', () => {
+    const found = problems(() =>
+      parseConfig(
+        minimal(
+          { fields: { email: 42, phoneNumber: { column: 'phone', format: 'bogus' }, favouriteColour: 'c' }, filter: [{ column: 'x' }] },
+          { wooxy: { accessToken: 't', maxInFlight: 11 }, surprise: true },
+        ),
+        env,
+      ),
+    );
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'mappings[0].fields.email: expected a column name, {column: NAME} or {value: CONSTANT}',
+        'mappings[0].fields.phoneNumber: expected a column name, {column: NAME} or {value: CONSTANT}',
+        expect.stringMatching(/^mappings\[0\]\.fields\.favouriteColour: unknown Wooxy contact field/),
+        'mappings[0].filter[0]: a condition takes exactly one of equals, notEquals, in, notIn, isNull',
+        'wooxy.maxInFlight: Wooxy allows at most 10 concurrent requests',
+        '(root): unknown option "surprise"',
+      ]),
+    );
+  });
+
+  it('requires an identifier field and rejects duplicate mappings', () => {
+    expect(problems(() => parseConfig(minimal({ fields: { firstName: 'first_name' } }), env))).toEqual([
+      'mappings[0].fields: map at least one identifier: userId, email, phoneNumber',
+    ]);
+    const twice = minimal();
+    twice.mappings.push({ ...twice.mappings[0]! });
+    expect(problems(() => parseConfig(twice, env))).toEqual([expect.stringMatching(/^mappings\[1\]\.name: duplicate mapping name "users"/)]);
+  });
+
+  it('reports YAML syntax errors with a line number', () => {
+    expect(problems(() => parseConfigText('postgres:\n  url: [unclosed\n', env))[0]).toMatch(/^line \d+: /);
+  });
+
+  it('keeps the README configuration table in step with the schema', async () => {
+    const readme = await readFile(README_PATH, 'utf8');
+    expect(replaceSection(readme, renderConfigTable()), 'README table is stale: run npm run docs:config').toBe(readme);
+  });
+});
