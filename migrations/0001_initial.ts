@@ -26,7 +26,7 @@ export function initial(schema: string): Migration {
       await sql`CREATE TABLE ${s}.contact_state (
         mapping text NOT NULL,
         source_key text NOT NULL,
-        row jsonb NOT NULL,
+        row jsonb,
         desired jsonb,
         synced jsonb,
         lsn pg_lsn NOT NULL DEFAULT '0/0',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as migrate } from './migrate.js';
+import { register as run } from './run.js';
 import { register as validateConfig } from './validate-config.js';
 
 /**
@@ -7,7 +8,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate];
+const registers: Register[] = [validateConfig, migrate, run];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

@@ -194,7 +194,7 @@ export const configSchema = z
       .describe('operations endpoints'),
     log: z
       .strictObject({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino level'),
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino level'),
       })
       .prefault({})
       .describe('logging'),

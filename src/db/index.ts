@@ -5,9 +5,6 @@ import type { Database } from './types.js';
 export type { Database } from './types.js';
 export type Db = Kysely<Database>;
 
-// int8 and numeric as strings would surprise arithmetic on counts; the connector's own bigint counts fit a double.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
-
 export interface DbOptions {
   url: string;
   schema: string;

@@ -1,8 +1,7 @@
-import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** Row types of the connector's own tables (see migrations/). LSNs travel as text in `X/Y` form. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type Json = JSONColumnType<Record<string, unknown>, string, string>;
 type NullableJson = ColumnType<Record<string, unknown> | null, string | null, string | null>;
 
 export interface ReplicationStateTable {
@@ -14,7 +13,7 @@ export interface ReplicationStateTable {
 export interface ContactStateTable {
   mapping: string;
   source_key: string;
-  row: Json;
+  row: NullableJson;
   desired: NullableJson;
   synced: NullableJson;
   lsn: ColumnType<string, string | undefined, string>;

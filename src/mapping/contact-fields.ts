@@ -2,7 +2,8 @@
  * The Wooxy contact fields a column can feed, with the kind of conversion each needs. `cac` and `variables`
  * have their own shapes and are configured apart. Source: the contacts/add and contacts/update pages.
  */
-export type FieldKind = 'text' | 'identifier' | 'boolean' | 'date' | 'gender' | 'number' | 'url';
+/** text: NULL clears it (''); code: a coded string that NULL leaves out, as '' would be invalid. */
+export type FieldKind = 'text' | 'code' | 'identifier' | 'boolean' | 'date' | 'gender' | 'number' | 'url';
 
 export const CONTACT_FIELDS = {
   userId: 'identifier',
@@ -19,9 +20,9 @@ export const CONTACT_FIELDS = {
   telegramSubscribe: 'boolean',
   viberSubscribe: 'boolean',
   contactBirthday: 'date',
-  contactLanguage: 'text',
+  contactLanguage: 'code',
   contactGender: 'gender',
-  contactTimezone: 'text',
+  contactTimezone: 'code',
   contactScore: 'number',
   avatarLink: 'url',
   facebookLink: 'url',
@@ -29,8 +30,8 @@ export const CONTACT_FIELDS = {
   linkedInLink: 'url',
   twitterLink: 'url',
   tiktokLink: 'url',
-  sourceId: 'text',
-  customerSourceId: 'text',
+  sourceId: 'code',
+  customerSourceId: 'code',
 } as const satisfies Record<string, FieldKind>;
 
 export type ContactFieldName = keyof typeof CONTACT_FIELDS;
