@@ -70,7 +70,7 @@ export function toOptionalText(v: unknown): Converted {
 }
 
 export function convert(kind: FieldKind, format: Format, v: unknown): Converted {
-  const f: Format = format !== 'auto' ? format : kind === 'identifier' || kind === 'url' || kind === 'code' || kind === 'text' ? 'text' : (kind);
+  const f: Exclude<Format, 'auto'> = format !== 'auto' ? format : kind === 'identifier' || kind === 'url' || kind === 'code' || kind === 'text' ? 'text' : (kind);
   switch (f) {
     case 'boolean':
       return toBoolean(v);
@@ -81,7 +81,6 @@ export function convert(kind: FieldKind, format: Format, v: unknown): Converted 
     case 'gender':
       return toGender(v);
     case 'text':
-    case 'auto':
       return kind === 'text' ? toText(v) : toOptionalText(v);
   }
 }

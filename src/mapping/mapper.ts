@@ -69,10 +69,10 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
       fields.push([name as ContactFieldName, source(spec as FieldSource)]);
     }
   }
-  const variables = Object.entries(config.variables).map(([name, spec]) => {
-    if (typeof spec === 'string') return { name, src: { column: spec, format: 'text' }, type: 'string' as const };
+  const variables = Object.entries(config.variables).map(([name, spec]): { name: string; src: Source; type: 'string' | 'date' } => {
+    if (typeof spec === 'string') return { name, src: { column: spec, format: 'text' }, type: 'string' };
     if ('column' in spec) return { name, src: { column: spec.column, format: 'text' }, type: spec.type };
-    return { name, src: { constant: spec.value }, type: 'string' as const };
+    return { name, src: { constant: spec.value }, type: 'string' };
   });
 
   const columns = new Set<string>([config.key]);
