@@ -4,7 +4,6 @@ import type { ContactPayload, Mapper, Row } from '../mapping/mapper.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeSink, RowChange } from '../source/types.js';
 import { failpoint } from '../failpoints.js';
-import { sameJson } from './json.js';
 
 export interface WriteOutcome {
   /** Contacts whose desired state changed: one pending outbox entry each (coalesced). */
@@ -17,7 +16,10 @@ export interface WriteOutcome {
 interface Working {
   row: Row | null;
   desired: ContactPayload | null;
-  dirty: boolean;
+  /** Whether `desired` is the contact's current desired state (loaded, or set earlier in the batch). */
+  desiredKnown: boolean;
+  /** The latest change was invalid (dead-lettered) and the desired state is unknown here: keep the stored one. */
+  keepDesired: boolean;
   touched: boolean;
   lsn: Lsn;
 }
@@ -79,38 +81,35 @@ export class OutboxWriter implements ChangeSink {
       if (change.kind === 'truncate') {
         truncated.push({ mapping: change.mapping, lsn: change.lsn });
         for (const [k, w] of working) {
-          if (k.startsWith(`${change.mapping}\u0000`)) Object.assign(w, { row: null, desired: null, dirty: true, touched: true, lsn: change.lsn });
+          if (k.startsWith(`${change.mapping}\u0000`)) Object.assign(w, { row: null, desired: null, desiredKnown: true, keepDesired: false, touched: true, lsn: change.lsn });
         }
         continue;
       }
-      const k = `${change.mapping}\u0000${change.key}`;
-      const w = working.get(k)!;
+      const w = working.get(`${change.mapping}\u0000${change.key}`)!;
       let row: Row | null;
       if (change.kind === 'delete') row = null;
-      else if (change.kind === 'insert') row = { ...change.row };
       else {
-        // An unchanged TOASTed column arrives as undefined: keep the value last seen.
         row = { ...change.row };
-        for (const [col, v] of Object.entries(row)) if (v === undefined && w.row && col in w.row) row[col] = w.row[col];
+        // An unchanged TOASTed column arrives as undefined: keep the value last seen (loaded, or earlier in
+        // this batch). One never seen stays undefined: the payload leaves that field as Wooxy has it.
+        if (change.kind === 'update') for (const [col, v] of Object.entries(row)) if (v === undefined && w.row && col in w.row) row[col] = w.row[col];
       }
       w.row = row;
       w.touched = true;
       w.lsn = change.lsn;
-      let desired: ContactPayload | null = null;
       if (row && mapper.matches(row)) {
         const projection = mapper.project(row);
         if (!projection.ok) {
-          dead.push({ mapping: change.mapping, key: change.key, op: w.desired ? 'update' : 'add', payload: row, message: projection.problems.join('; ') });
-          continue; // the contact keeps its last valid desired state
+          dead.push({ mapping: change.mapping, key: change.key, op: change.kind === 'insert' ? 'add' : 'update', payload: row, message: projection.problems.join('; ') });
+          w.keepDesired = !w.desiredKnown; // the contact keeps its last valid desired state
+          continue;
         }
-        desired = projection.contact;
+        w.desired = projection.contact;
+      } else {
+        w.desired = null;
       }
-      if (sameJson(desired, w.desired)) {
-        outcome.unchanged++;
-        continue;
-      }
-      w.desired = desired;
-      w.dirty = true;
+      w.desiredKnown = true;
+      w.keepDesired = false;
     }
 
     for (const { mapping, lsn } of truncated) {
@@ -122,48 +121,47 @@ export class OutboxWriter implements ChangeSink {
         ON CONFLICT (mapping, source_key, state) DO UPDATE SET payload = NULL, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), updated_at = now()`.execute(trx);
       outcome.enqueued += Number(r.numAffectedRows ?? 0);
       await sql`UPDATE ${this.t.state} SET row = NULL, desired = NULL, lsn = ${lsn}::pg_lsn, updated_at = now() WHERE mapping = ${mapping}`.execute(trx);
-
     }
 
-    const touched = [...working.entries()].filter(([, w]) => w.touched);
-    if (touched.length > 0) {
-      const cols = { m: [] as string[], k: [] as string[], row: [] as (string | null)[], desired: [] as (string | null)[], lsn: [] as string[] };
-      for (const [key, w] of touched) {
-        const [m, k] = key.split('\u0000') as [string, string];
-        cols.m.push(m);
-        cols.k.push(k);
-        cols.row.push(w.row ? JSON.stringify(w.row) : null);
-        cols.desired.push(w.desired ? JSON.stringify(w.desired) : null);
-        cols.lsn.push(w.lsn);
-      }
-      await sql`
-        INSERT INTO ${this.t.state} (mapping, source_key, row, desired, lsn)
-        SELECT * FROM unnest(${cols.m}::text[], ${cols.k}::text[], ${cols.row}::jsonb[], ${cols.desired}::jsonb[], ${cols.lsn}::pg_lsn[])
-        ON CONFLICT (mapping, source_key) DO UPDATE
-          SET row = EXCLUDED.row, desired = EXCLUDED.desired, lsn = EXCLUDED.lsn, updated_at = now()`.execute(trx);
+    const records = [];
+    for (const [key, w] of working) {
+      if (!w.touched) continue;
+      const [m, k] = key.split('\u0000') as [string, string];
+      records.push({ m, k, r: w.row, d: w.desired, kd: w.keepDesired, l: w.lsn });
     }
-
-    const dirty = touched.filter(([, w]) => w.dirty);
-    if (dirty.length > 0) {
-      const m: string[] = [];
-      const k: string[] = [];
-      const payload: (string | null)[] = [];
-      const lsn: string[] = [];
-      for (const [key, w] of dirty) {
-        const [mm, kk] = key.split('\u0000') as [string, string];
-        m.push(mm);
-        k.push(kk);
-        payload.push(w.desired ? JSON.stringify(w.desired) : null);
-        lsn.push(w.lsn);
-      }
-      // Coalescing: the pending entry of a contact is replaced by its latest desired state. An in-flight
-      // entry is a separate row and is left alone: the new state is sent after that request resolves.
-      await sql`
-        INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn)
-        SELECT m, k, 'pending', p, l FROM unnest(${m}::text[], ${k}::text[], ${payload}::jsonb[], ${lsn}::pg_lsn[]) AS u(m, k, p, l)
-        ON CONFLICT (mapping, source_key, state) DO UPDATE
-          SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()`.execute(trx);
-      outcome.enqueued += dirty.length;
+    if (records.length > 0) {
+      // One statement and one JSON parameter per batch (Postgres parses a JSON document far faster than
+      // arrays of escaped JSON). `old` reads the states before this statement changes them, so a contact
+      // whose desired payload is unchanged (only unmapped columns changed) gets no outbox entry; jsonb
+      // equality ignores key order. Coalescing: a contact's pending entry is replaced by its latest desired
+      // state; an in-flight entry is another row, left alone, and the new state is sent once it resolves.
+      const r = await sql<{ n: number }>`
+        WITH x AS (
+          SELECT m, k, NULLIF(r, 'null') AS r, NULLIF(d, 'null') AS d, kd, l
+          FROM jsonb_to_recordset(${JSON.stringify(records)}::jsonb) AS x(m text, k text, r jsonb, d jsonb, kd boolean, l pg_lsn)
+        ), old AS (
+          SELECT s.mapping, s.source_key, s.desired FROM ${this.t.state} s JOIN x ON s.mapping = x.m AND s.source_key = x.k
+        ), state AS (
+          INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn)
+          SELECT m, k, r, d, l FROM x WHERE NOT kd
+          ON CONFLICT (mapping, source_key) DO UPDATE
+            SET row = EXCLUDED.row, desired = EXCLUDED.desired, lsn = EXCLUDED.lsn, updated_at = now()
+        ), kept AS (
+          INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn)
+          SELECT m, k, r, NULL, l FROM x WHERE kd
+          ON CONFLICT (mapping, source_key) DO UPDATE SET row = EXCLUDED.row, lsn = EXCLUDED.lsn, updated_at = now()
+        ), queued AS (
+          INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn)
+          SELECT x.m, x.k, 'pending', x.d, x.l FROM x LEFT JOIN old ON old.mapping = x.m AND old.source_key = x.k
+          WHERE NOT x.kd AND old.desired IS DISTINCT FROM x.d
+          ON CONFLICT (mapping, source_key, state) DO UPDATE
+            SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+          RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM queued`.execute(trx);
+      const n = r.rows[0]?.n ?? 0;
+      outcome.enqueued += n;
+      outcome.unchanged = records.length - n;
     }
 
     if (dead.length > 0) {
@@ -189,25 +187,28 @@ export class OutboxWriter implements ChangeSink {
   /** Current state of every contact the batch touches, in one query. */
   private async load(trx: Transaction<Database>, changes: readonly RowChange[]): Promise<Map<string, Working>> {
     const working = new Map<string, Working>();
-    const m: string[] = [];
-    const k: string[] = [];
+    // Only an update that omits an unchanged TOASTed column needs the stored row; everything else is
+    // computed from the change, and unchanged payloads are filtered in SQL. So the common batch reads nothing.
+    const needed = new Map<string, Set<string>>();
     for (const c of changes) {
       if (c.kind === 'truncate') continue;
       const key = `${c.mapping}\u0000${c.key}`;
-      if (working.has(key)) continue;
-      working.set(key, { row: null, desired: null, dirty: false, touched: false, lsn: c.lsn });
-      m.push(c.mapping);
-      k.push(c.key);
+      if (!working.has(key)) working.set(key, { row: null, desired: null, desiredKnown: false, keepDesired: false, touched: false, lsn: c.lsn });
+      if (c.kind === 'update' && Object.values(c.row).some((v) => v === undefined)) {
+        const keys = needed.get(c.mapping) ?? new Set<string>();
+        keys.add(c.key);
+        needed.set(c.mapping, keys);
+      }
     }
-    if (m.length === 0) return working;
-    const { rows } = await sql<{ mapping: string; source_key: string; row: Row | null; desired: ContactPayload | null }>`
-      SELECT s.mapping, s.source_key, s.row, s.desired
-      FROM unnest(${m}::text[], ${k}::text[]) AS u(m, k)
-      JOIN ${this.t.state} s ON s.mapping = u.m AND s.source_key = u.k`.execute(trx);
-    for (const r of rows) {
-      const w = working.get(`${r.mapping}\u0000${r.source_key}`)!;
-      w.row = r.row;
-      w.desired = r.desired;
+    for (const [mapping, keys] of needed) {
+      const { rows } = await sql<{ source_key: string; row: Row | null; desired: ContactPayload | null }>`
+        SELECT source_key, row, desired FROM ${this.t.state} WHERE mapping = ${mapping} AND source_key = ANY(${[...keys]}::text[])`.execute(trx);
+      for (const r of rows) {
+        const w = working.get(`${mapping}\u0000${r.source_key}`)!;
+        w.row = r.row;
+        w.desired = r.desired;
+        w.desiredKnown = true;
+      }
     }
     return working;
   }
