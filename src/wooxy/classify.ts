@@ -5,7 +5,7 @@
  */
 import { ErrorCodes } from '../errors.js';
 import { WooxyError, scrubSecret, type WooxyErrorCode } from './errors.js';
-import { Messages, isAuthorizationMessage, isListNotFoundMessage, isTransientMessage } from './messages.js';
+import { Messages, isAuthorizationMessage, isListNotFoundMessage, isRateLimitMessage, isTransientMessage } from './messages.js';
 import { failureSchema } from './schemas.js';
 import type { Endpoint } from './types.js';
 
@@ -59,7 +59,7 @@ export function classifyResponse(x: HttpExchange): Classified {
   if (failure.success) {
     // Classify on the raw messages, expose the scrubbed ones.
     const { errors: messages, requestId } = failure.data;
-    if (x.status === 429) return fail(ErrorCodes.WOOXY_RATE_LIMITED, true, messages, requestId);
+    if (x.status === 429 || messages.some(isRateLimitMessage)) return fail(ErrorCodes.WOOXY_RATE_LIMITED, true, messages, requestId);
     if (messages.some(isAuthorizationMessage)) return fail(ErrorCodes.WOOXY_UNAUTHORIZED, false, messages, requestId);
     if (messages.some(isTransientMessage) || x.status >= 500) return fail(ErrorCodes.WOOXY_SERVER_ERROR, true, messages, requestId);
     if (messages.some(isListNotFoundMessage)) return fail(ErrorCodes.WOOXY_LIST_NOT_FOUND, false, messages, requestId);

@@ -111,6 +111,16 @@ export function isTransientMessage(message: string): boolean {
   return message === Messages.internal || message.startsWith('Request saving error');
 }
 
+/**
+ * The pages document the 10-request limit but no message for breaking it. This is the emulator's wording; the
+ * client recognises any "too many requests" text, so a rejection answered with HTTP 200 is still a rate limit.
+ */
+export const tooManyRequests = (limit: number) => `Too many concurrent requests: at most ${limit} are allowed`;
+
+export function isRateLimitMessage(message: string): boolean {
+  return /too many (concurrent )?requests/i.test(message);
+}
+
 export function isListNotFoundMessage(message: string): boolean {
   return /^List with id .* not found!$/.test(message);
 }
