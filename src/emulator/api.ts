@@ -115,7 +115,7 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
   }
 
   const header = req.headers['access-token'];
-  const authError = engine.authorize(Array.isArray(header) ? header[0] : header);
+  const authError = engine.authorize(Array.isArray(header) ? header[0] : header, endpoint);
   if (authError) return fail(401, [authError], 'unauthorized');
 
   if (tooLarge) return fail(413, [Messages.badRequest], 'badRequest');

@@ -85,7 +85,7 @@ export class EmulatorEngine {
   // --- authorization and faults -------------------------------------------------------------------------
 
   /** The vendor's answer to this token, or undefined when it may pass. */
-  authorize(token: string | undefined): string | undefined {
+  authorize(token: string | undefined, endpoint: Endpoint): string | undefined {
     if (token === undefined || token === '') return Messages.required(ACCESS_TOKEN_HEADER);
     const account = this.config.tokens.find((t) => t.token === token);
     const userId = account?.userId ?? '1';
@@ -99,7 +99,7 @@ export class EmulatorEngine {
       case 'noData':
         return Messages.noDataForKey(userId);
       case 'checkFailed':
-        return Messages.tokenCheckFailed(userId, token);
+        return Messages.tokenCheckFailed(userId, token, endpoint === 'contacts/add' ? 'add' : undefined);
       case null:
         break;
     }

@@ -85,7 +85,9 @@ export const Messages = {
   noMatchesForToken: (accessToken: string) => `no matches found for access token ${accessToken}`,
   userNotEnabled: (id: string) => `user ${id} not enabled`,
   noDataForKey: (userId: string) => `no data found for key ${userId}`,
-  tokenCheckFailed: (key: string, accessToken: string) => `access token check failed for key/secret ${key}/${accessToken}`,
+  /** The add page writes "$key /$accessToken" (with a space), the others "$key/$accessToken". */
+  tokenCheckFailed: (key: string, accessToken: string, mode?: ValidationMode) =>
+    `access token check failed for key/secret ${key}${mode === 'add' ? ' ' : ''}/${accessToken}`,
 } as const;
 
 /** The header the token travels in; a missing header is answered with `Messages.required(ACCESS_TOKEN_HEADER)`. */
