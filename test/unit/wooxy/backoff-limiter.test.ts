@@ -1,0 +1,65 @@
+/** The delay policy and the limiter's clamping, without HTTP. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_POLICY, createLimiter, retryDelay, type RetryPolicy } from '../../../src/wooxy/index.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const policy: RetryPolicy = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 1_000, maxRetryAfterMs: 5_000 };
+
+describe('retryDelay', () => {
+  it('full jitter: uniform under a ceiling that doubles per attempt and stops at maxDelayMs', () => {
+    expect([1, 2, 3, 4, 5].map((n) => retryDelay(policy, n, undefined, () => 0.9999))).toEqual([99, 199, 399, 799, 999]);
+    expect(retryDelay(policy, 3, undefined, () => 0)).toBe(0);
+  });
+
+  it('a Retry-After replaces the computed delay, up to maxRetryAfterMs', () => {
+    expect(retryDelay(policy, 1, 2_500, () => 0)).toBe(2_500);
+    expect(retryDelay(policy, 1, 60_000, () => 0)).toBe(5_000);
+  });
+
+  it('defaults are sane', () => {
+    expect(DEFAULT_RETRY_POLICY.maxAttempts).toBeGreaterThan(1);
+    expect(DEFAULT_RETRY_POLICY.maxDelayMs).toBeGreaterThan(DEFAULT_RETRY_POLICY.baseDelayMs);
+  });
+});
+
+describe('createLimiter', () => {
+  it('lower if configured, never higher than the vendor’s 10', () => {
+    expect(createLimiter().concurrency).toBe(10);
+    expect(createLimiter({ concurrency: 3 }).concurrency).toBe(3);
+    expect(createLimiter({ concurrency: 500 }).concurrency).toBe(10);
+    expect(() => createLimiter({ concurrency: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => createLimiter({ concurrency: 2.5 })).toThrow(/positive integer/);
+  });
+
+  it('exposes inFlight and pending', async () => {
+    const limiter = createLimiter({ concurrency: 2 });
+    const releases: (() => void)[] = [];
+    const tasks = Array.from({ length: 5 }, () => limiter.run(() => new Promise<void>((resolve) => releases.push(resolve))));
+    expect([limiter.inFlight, limiter.pending]).toEqual([2, 3]);
+    releases[0]!();
+    await tasks[0];
+    await waitFor(() => releases.length === 3, { message: 'the third task started' });
+    expect([limiter.inFlight, limiter.pending]).toEqual([2, 2]);
+    for (let i = 1; i < 5; i++) {
+      await waitFor(() => releases.length > i, { message: `task ${i} started` });
+      releases[i]!();
+    }
+    await Promise.all(tasks);
+    await limiter.onIdle();
+    expect([limiter.inFlight, limiter.pending]).toEqual([0, 0]);
+  });
+
+  it('a queued call leaves the queue when its signal aborts', async () => {
+    const limiter = createLimiter({ concurrency: 1 });
+    let release!: () => void;
+    const running = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const controller = new AbortController();
+    const queued = limiter.run(async () => 'ran', controller.signal);
+    expect(limiter.pending).toBe(1);
+    controller.abort();
+    await expect(queued).rejects.toThrow();
+    expect(limiter.pending).toBe(0);
+    release();
+    await running;
+  });
+});
