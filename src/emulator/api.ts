@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Messages, tooManyRequests } from '../wooxy/messages.js';
 import { isPlainObject } from '../wooxy/rules.js';
 import { removeRecordCount } from '../wooxy/validate-request.js';
+import { unknownContactKeys } from '../wooxy/validate.js';
 import type { Endpoint } from '../wooxy/types.js';
 import type { EmulatorEngine } from './engine.js';
 import type { Outcome } from './stats.js';
@@ -42,8 +43,19 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
   let count = 0;
   let answered = false;
 
+  const extra: { ignoredKeys?: string[] } = {};
   const record = (httpStatus: number | null, outcome: Outcome, errors: string[] = []) =>
-    engine.recorder.record({ at, endpoint, httpStatus, outcome, contactCount: count, requestId, errors, durationMs: Math.round(performance.now() - started) });
+    engine.recorder.record({
+      at,
+      endpoint,
+      httpStatus,
+      outcome,
+      contactCount: count,
+      requestId,
+      errors,
+      ...extra,
+      durationMs: Math.round(performance.now() - started),
+    });
 
   const answer = (status: number, body: object, outcome: Outcome, headers: Record<string, string> = {}) => {
     if (answered || res.destroyed) return;
@@ -137,6 +149,9 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
     return answer(200, { result: true, requests, errors: [] }, 'found');
   }
   if (engine.savingFault(endpoint)) return fail(500, [Messages.savingError], 'savingError');
+  const contacts = (body as { contacts?: Record<string, unknown>[] }).contacts ?? [];
+  const ignoredKeys = [...new Set(contacts.flatMap(unknownContactKeys))];
+  if (ignoredKeys.length > 0) extra.ignoredKeys = ignoredKeys;
   engine.accept(endpoint, requestId as string, body as Record<string, unknown>);
   // The remove page's success reply has no `errors`; add's and update's have an empty one.
   return answer(200, endpoint === 'contacts/remove' ? { result: true, requestId } : { result: true, requestId, errors: [] }, 'accepted');

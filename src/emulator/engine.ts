@@ -37,7 +37,7 @@ export class EmulatorEngine {
     this.seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
     this.recorder = new Recorder(config.requestLogLimit);
     this.#sourceIds = new Set(config.sourceIds);
-    this.webhooks = new WebhookSender(config.webhooks, () => this.#random.webhooks(), () => this.faults.webhookDropRate, () => this.#notify());
+    this.webhooks = new WebhookSender({ ...config.webhooks, logLimit: config.requestLogLimit }, () => this.#random.webhooks(), () => this.faults.webhookDropRate, () => this.#notify());
     this.reset();
   }
 

@@ -31,6 +31,8 @@ export interface RequestLogEntry {
   contactCount: number;
   requestId: string | null;
   errors: string[];
+  /** Undocumented contact keys an accepted add/update carried (dropped, as the vendor presumably does). */
+  ignoredKeys?: string[];
   durationMs: number;
 }
 

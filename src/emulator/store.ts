@@ -4,7 +4,7 @@
  * makes the emulator the stricter side, so a connector that passes here will not meet surprise duplicates);
  * userIds and phone numbers match exactly.
  */
-import { GENDER_KEY_WITH_SPACE, genderCode, toNumeric, type ListSchema, type VariableType } from '../wooxy/rules.js';
+import { CONTACT_FIELDS, GENDER_KEY_WITH_SPACE, genderCode, toNumeric, type ListSchema, type VariableType } from '../wooxy/rules.js';
 import type { ResultContact } from '../wooxy/types.js';
 
 export type IdentifierKind = 'userId' | 'email' | 'phoneNumber';
@@ -41,7 +41,10 @@ const NEW_CONTACT_DEFAULTS: Readonly<Record<string, unknown>> = {
   contactScore: null,
 };
 
-const NOT_FIELDS = new Set(['contact', 'email', 'phoneNumber', 'userId', 'variables', 'contactGender', GENDER_KEY_WITH_SPACE]);
+/** Documented fields kept as they are; identifiers, gender and variables are handled apart, unknown keys dropped. */
+const PLAIN_FIELDS: ReadonlySet<string> = new Set(
+  CONTACT_FIELDS.filter((f) => !['email', 'phoneNumber', 'userId', 'variables', 'contactGender'].includes(f)),
+);
 
 /** Only called on contacts that passed validation. */
 export function normalizeContact(raw: Record<string, unknown>): ContactInput {
@@ -52,7 +55,7 @@ export function normalizeContact(raw: Record<string, unknown>): ContactInput {
   }
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (!NOT_FIELDS.has(key)) fields[key] = value;
+    if (PLAIN_FIELDS.has(key)) fields[key] = value;
   }
   // The documented key wins over the examples' "contactGender " when both are sent.
   const gender = raw.contactGender ?? raw[GENDER_KEY_WITH_SPACE];

@@ -13,7 +13,8 @@ export interface WebhookSettings {
   timeoutMs: number;
 }
 
-export type WebhookOutcome = 'delivered' | 'failed' | 'dropped' | 'pending';
+/** `cancelled`: the emulator was reset or closed while delivering. */
+export type WebhookOutcome = 'delivered' | 'failed' | 'dropped' | 'pending' | 'cancelled';
 
 export interface WebhookLogEntry {
   requestId: string;
@@ -33,7 +34,7 @@ export class WebhookSender {
   #onSettled: () => void;
 
   constructor(
-    private readonly settings: WebhookSettings,
+    private readonly settings: WebhookSettings & { logLimit: number },
     private readonly random: Random,
     private readonly dropRate: () => number,
     onSettled: () => void,
@@ -49,6 +50,7 @@ export class WebhookSender {
   send(uri: string, status: RequestStatus): void {
     const entry: WebhookLogEntry = { requestId: status.id, uri, status: status.status, attempts: 0, outcome: 'pending', lastResult: null };
     this.log.push(entry);
+    if (this.log.length > this.settings.logLimit) this.log.splice(0, this.log.length - this.settings.logLimit);
     if (this.random() < this.dropRate()) {
       entry.outcome = 'dropped';
       this.counts.dropped++;
@@ -89,6 +91,10 @@ export class WebhookSender {
         const delay = Math.min(this.settings.maxDelayMs, this.settings.baseDelayMs * 2 ** (attempt - 1));
         await abortableDelay(delay, signal);
       }
+    }
+    if (signal.aborted) {
+      entry.outcome = 'cancelled';
+      return;
     }
     entry.outcome = 'failed';
     this.counts.failed++;

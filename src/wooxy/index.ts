@@ -2,7 +2,7 @@
 export * from './types.js';
 export { Messages, ACCESS_TOKEN_HEADER, isAuthorizationMessage, isTransientMessage, isListNotFoundMessage, isRateLimitMessage, tooManyRequests, type ValidationMode } from './messages.js';
 export * from './rules.js';
-export { validateContact, filledIdentifiers, type ContactContext } from './validate.js';
+export { validateContact, filledIdentifiers, unknownContactKeys, type ContactContext } from './validate.js';
 export { validateAddRequest, validateUpdateRequest, validateRemoveRequest, validateFindRequest, removeRecordCount, type RequestContext } from './validate-request.js';
 export { createLimiter, type WooxyLimiter, type LimiterOptions } from './limiter.js';
 export { WooxyError, isWooxyError, scrubSecret, type WooxyErrorCode, type WooxyErrorDetails } from './errors.js';

@@ -13,6 +13,7 @@
 import { Messages, type ValidationMode } from './messages.js';
 import {
   BOOLEAN_FIELDS,
+  CONTACT_FIELDS,
   GENDER_KEY_WITH_SPACE,
   LINK_FIELDS,
   RESERVED_VARIABLE_NAMES,
@@ -50,6 +51,16 @@ export function filledIdentifiers(contact: Record<string, unknown>): { email?: s
     if (typeof v === 'string' && v !== '') out[key] = v;
   }
   return out;
+}
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...CONTACT_FIELDS, GENDER_KEY_WITH_SPACE, 'contact']);
+
+/**
+ * Keys the pages do not document. The vendor's handling of them is unknown (most likely ignored): the emulator
+ * drops them and lists them in its request log, and a mapping can warn about them before they are sent.
+ */
+export function unknownContactKeys(contact: Record<string, unknown>): string[] {
+  return Object.keys(contact).filter((k) => !KNOWN_KEYS.has(k));
 }
 
 export function validateContact(contact: unknown, ctx: ContactContext): string[] {

@@ -277,12 +277,15 @@ describe('concurrency limit', () => {
 describe('control endpoints', () => {
   it('expose contacts, the request log, stats and faults, and reset everything', async () => {
     const e = await start({ processing: { auto: false } });
-    await accepted(e, 'contacts/add', { contacts: [{ userId: 'u1', contactGender: 'M', contactScore: '7.5' }] });
+    await accepted(e, 'contacts/add', { contacts: [{ userId: 'u1', contactGender: 'M', contactScore: '7.5', favouriteColour: 'red' }] });
     await post(e, 'contacts/add', { contactListId: LIST_ID, contacts: [] });
     await control(e, 'POST', '/process');
 
     const contacts = await control<Record<string, unknown>[]>(e, 'GET', `/lists/${LIST_ID}/contacts`);
     expect(contacts.json).toEqual([expect.objectContaining({ userId: 'u1', contactGender: 1, contactScore: 7.5 })]);
+    // An undocumented key is dropped, and the request log says so.
+    expect(contacts.json[0]).not.toHaveProperty('favouriteColour');
+    expect(e.requestLog()[0]?.ignoredKeys).toEqual(['favouriteColour']);
     expect((await control(e, 'GET', '/lists/nope/contacts')).status).toBe(404);
 
     const log = await control<{ endpoint: string; outcome: string; httpStatus: number; contactCount: number; requestId: string }[]>(e, 'GET', '/requests');

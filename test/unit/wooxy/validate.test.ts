@@ -7,6 +7,7 @@ import {
   genderCode,
   isE164,
   isTimezone,
+  unknownContactKeys,
   validateAddRequest,
   validateContact,
   validateFindRequest,
@@ -95,6 +96,10 @@ describe('validateContact', () => {
     expect(validateContact({ userId: 'u', variables: [{ name: 'plan' }] }, add)).toEqual([
       'Argument variables must be an array of arrays with "name" and "value" fields',
     ]);
+  });
+
+  it('lists undocumented keys (the examples’ "contactGender " is documented, by its quirk)', () => {
+    expect(unknownContactKeys({ userId: 'u', 'contactGender ': 1, contact: 'u', plan: 'gold', Email: 'x' })).toEqual(['plan', 'Email']);
   });
 
   it('a non-object contact', () => {
