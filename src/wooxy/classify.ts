@@ -21,7 +21,11 @@ export interface HttpExchange {
   now?: number;
 }
 
-export type Classified = { ok: true; body: unknown } | { ok: false; error: WooxyError };
+/**
+ * `rawMessages` are the service's messages before scrubbing, for the caller's own recognition only (a short
+ * token scrubbed out of "No matches found" would otherwise hide it); never store or log them.
+ */
+export type Classified = { ok: true; body: unknown } | { ok: false; error: WooxyError; rawMessages: string[] };
 
 /** Retry-After as delta-seconds (fractions tolerated) or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
@@ -45,6 +49,7 @@ export function classifyResponse(x: HttpExchange): Classified {
   const retryAfterMs = parseRetryAfter(x.retryAfter, x.now);
   const fail = (code: WooxyErrorCode, retryable: boolean, messages: string[], requestId?: string): Classified => ({
     ok: false,
+    rawMessages: messages,
     error: new WooxyError(code, {
       endpoint: x.endpoint,
       retryable,

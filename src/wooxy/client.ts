@@ -106,7 +106,7 @@ export class WooxyClient {
         const parsed = findSchema.safeParse(body);
         return parsed.success ? parsed.data.requests : undefined;
       },
-      recover: (error) => (error.code === ErrorCodes.WOOXY_VALIDATION && isNoMatches(error.messages) ? {} : undefined),
+      recover: (error, rawMessages) => (error.code === ErrorCodes.WOOXY_VALIDATION && isNoMatches(rawMessages) ? {} : undefined),
     });
     return { requests, missing: ids.filter((id) => !Object.prototype.hasOwnProperty.call(requests, id)) };
   }
@@ -181,7 +181,7 @@ export class WooxyClient {
     const outcome = classifyResponse({ endpoint, status, retryAfter, bodyText, accessToken: this.#accessToken });
     const ms = Math.round(performance.now() - started);
     if (!outcome.ok) {
-      const recovered = reader.recover?.(outcome.error);
+      const recovered = reader.recover?.(outcome.error, outcome.rawMessages);
       if (recovered === undefined) throw outcome.error;
       this.#log?.debug({ endpoint, attempt, status, ms, messages: outcome.error.messages }, 'Wooxy call answered');
       return recovered;
@@ -198,7 +198,7 @@ export class WooxyClient {
 /** How a call reads a success body (undefined = malformed), and which failures are in fact answers. */
 interface Reader<T> {
   parse: (json: unknown) => T | undefined;
-  recover?: (error: WooxyError) => T | undefined;
+  recover?: (error: WooxyError, rawMessages: string[]) => T | undefined;
 }
 
 function isNoMatches(messages: string[]): boolean {

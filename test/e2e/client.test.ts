@@ -65,6 +65,16 @@ describe('successful calls', () => {
     expect(apiCalls()).toBe(1);
   });
 
+  it('find still recognises "No matches found" when a (short) token is scrubbed out of it', async () => {
+    const short = await startEmulator({ tokens: ['t'] });
+    try {
+      const c = new WooxyClient({ accessToken: 't', baseUrl: short.url, limiter: createLimiter() });
+      expect(await c.find(['x'])).toEqual({ requests: {}, missing: ['x'] });
+    } finally {
+      await short.close();
+    }
+  });
+
   it('find of no ids makes no call', async () => {
     expect(await client().find([])).toEqual({ requests: {}, missing: [] });
     expect(apiCalls()).toBe(0);

@@ -2,8 +2,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DEV_TOKEN, defaultEmulatorConfig, loadEmulatorConfig, parseEmulatorConfig } from '../../../src/emulator/index.js';
+import { DEFAULT_DEV_TOKEN, DEFAULT_FAULTS, defaultEmulatorConfig, loadEmulatorConfig, parseEmulatorConfig } from '../../../src/emulator/index.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -63,6 +64,14 @@ describe('emulator config', () => {
     ]);
     expect(config.faults.next).toEqual([{ kind: 'timeout', count: 1 }]);
     expect(config.tokens[1]).toEqual({ token: 'off', userId: '9', enabled: false });
+  });
+
+  it('docs/emulator.example.yaml, which documents every option, is valid and sets each one explicitly', async () => {
+    const file = fileURLToPath(new URL('../../../docs/emulator.example.yaml', import.meta.url));
+    const config = await loadEmulatorConfig(file);
+    expect(config.lists.map((l) => l.id)).toEqual(['demo-list', 'YOUR_CONTACT_LIST_ID']);
+    expect(Object.keys(config.faults).sort()).toEqual(Object.keys(DEFAULT_FAULTS).sort());
+    expect(config.faults).toEqual(DEFAULT_FAULTS);
   });
 
   it('names the file when it is missing or not YAML', async () => {
