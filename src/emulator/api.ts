@@ -57,35 +57,33 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
       durationMs: Math.round(performance.now() - started),
     });
 
-  const answer = (status: number, body: object, outcome: Outcome, headers: Record<string, string> = {}) => {
+  let left = false;
+  const leave = () => {
+    if (left) return;
+    left = true;
+    engine.recorder.leave();
+  };
+  /** Every answer goes out here, once. */
+  const send = (status: number, payload: object | string, outcome: Outcome, headers: Record<string, string> = {}) => {
     if (answered || res.destroyed) return;
     answered = true;
-    const errors = (body as { errors?: string[] }).errors ?? [];
-    const httpStatus = status !== 200 && engine.faults.okStatusForErrors ? 200 : status;
+    const html = typeof payload === 'string';
+    const errors = html ? [] : ((payload as { errors?: string[] }).errors ?? []);
+    const httpStatus = status >= 400 && engine.faults.okStatusForErrors ? 200 : status;
     // Leave the concurrency count before the client can see the answer and send its next request.
     leave();
-    res.writeHead(httpStatus, { 'Content-Type': 'application/json', ...headers });
-    res.end(JSON.stringify(body));
+    res.writeHead(httpStatus, { 'Content-Type': html ? 'text/html' : 'application/json', ...headers });
+    res.end(html ? payload : JSON.stringify(payload));
     record(httpStatus, outcome, errors);
   };
   const fail = (status: number, errors: string[], outcome: Outcome, headers?: Record<string, string>) =>
-    answer(status, requestId === null ? { result: false, errors } : { result: false, requestId, errors }, outcome, headers);
+    send(status, requestId === null ? { result: false, errors } : { result: false, requestId, errors }, outcome, headers);
   const retryAfter = (): Record<string, string> =>
     engine.faults.retryAfterSeconds === null ? {} : { 'Retry-After': String(engine.faults.retryAfterSeconds) };
 
   if (!engine.recorder.enter(engine.config.maxConcurrent)) {
-    answered = true;
-    res.writeHead(engine.faults.okStatusForErrors ? 200 : 429, { 'Content-Type': 'application/json', ...retryAfter() });
-    const errors = [tooManyRequests(engine.config.maxConcurrent)];
-    res.end(JSON.stringify(requestId === null ? { result: false, errors } : { result: false, requestId, errors }));
-    record(429, 'rateLimited', errors);
-    return;
-  }
-  let left = false;
-  function leave() {
-    if (left) return;
-    left = true;
-    engine.recorder.leave();
+    left = true; // never entered the count
+    return fail(429, [tooManyRequests(engine.config.maxConcurrent)], 'rateLimited', retryAfter());
   }
   res.once('close', () => {
     leave();
@@ -115,13 +113,7 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
     case 'serverError':
       return fail(500, [Messages.internal], 'serverError');
     case 'badResponse':
-      if (answered || res.destroyed) return;
-      answered = true;
-      leave();
-      res.writeHead(200, { 'Content-Type': 'text/html' });
-      res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
-      record(200, 'badResponse');
-      return;
+      return send(200, '<html><body><h1>502 Bad Gateway</h1></body></html>', 'badResponse');
     case undefined:
       break;
   }
@@ -146,7 +138,7 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
   if (!isAsync) {
     const requests = engine.find((body as { ids: string[] }).ids);
     if (Object.keys(requests).length === 0) return fail(404, [Messages.noMatches], 'noMatches');
-    return answer(200, { result: true, requests, errors: [] }, 'found');
+    return send(200, { result: true, requests, errors: [] }, 'found');
   }
   if (engine.savingFault(endpoint)) return fail(500, [Messages.savingError], 'savingError');
   const contacts = (body as { contacts?: Record<string, unknown>[] }).contacts ?? [];
@@ -154,5 +146,5 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
   if (ignoredKeys.length > 0) extra.ignoredKeys = ignoredKeys;
   engine.accept(endpoint, requestId as string, body as Record<string, unknown>);
   // The remove page's success reply has no `errors`; add's and update's have an empty one.
-  return answer(200, endpoint === 'contacts/remove' ? { result: true, requestId } : { result: true, requestId, errors: [] }, 'accepted');
+  return send(200, endpoint === 'contacts/remove' ? { result: true, requestId } : { result: true, requestId, errors: [] }, 'accepted');
 }

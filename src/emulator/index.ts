@@ -38,6 +38,8 @@ export interface Emulator {
 
   /** A list's contacts as stored (undefined for an unknown list). */
   contacts(listId: string): Record<string, unknown>[] | undefined;
+  /** The lists, their variables and how many contacts each holds. */
+  lists(): { id: string; variables: { name: string; type: string }[]; contacts: number }[];
   /** Creates a list, or replaces its variables (contacts stay). */
   defineList(list: ListConfig): void;
   /** One request's status regardless of request/find (still subject to retention). */
@@ -116,6 +118,7 @@ export async function createEmulator(input: EmulatorConfigInput | EmulatorConfig
       return closing;
     },
     contacts: (listId) => engine.contacts(listId),
+    lists: () => engine.lists(),
     defineList: (list) => engine.defineList(list),
     request: (id) => {
       engine.purge();

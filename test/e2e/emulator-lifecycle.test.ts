@@ -130,6 +130,8 @@ describe('request lifecycle', () => {
     const id = await accepted(e, 'contacts/add', { contacts: [{ userId: 'u1', variables: [{ name: 'signupDate', value: '2024-01-31' }] }] });
     const put = await control(e, 'PUT', `/lists/${LIST_ID}`, { variables: [{ name: 'newVariableName' }] });
     expect(put.status).toBe(200);
+    expect(e.lists()).toEqual([{ id: LIST_ID, variables: [{ name: 'newVariableName', type: 'string' }], contacts: 0 }]);
+    expect((await control(e, 'GET', '/lists')).json).toEqual(e.lists());
     e.processNow();
     const status = await find(e, id);
     expect(status?.results.errors.map((x) => x.error)).toEqual(['ERR_INVALID_VARIABLE_NAME']);
