@@ -5,6 +5,7 @@
  * not full jitter) and has no way to replace one delay with the server's Retry-After; honouring it would mean
  * sleeping again inside onFailedAttempt, on top of its delay. The loop in client.ts is a dozen lines.
  */
+import { onAbort } from './abort.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (1 = no retry). */
@@ -42,13 +43,12 @@ export const sleep: Sleep = (ms, signal) =>
       reject(signal.reason as Error);
       return;
     }
-    const onAbort = () => {
+    const off = onAbort(signal, () => {
       clearTimeout(timer);
       reject(signal?.reason as Error);
-    };
+    });
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      off();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });

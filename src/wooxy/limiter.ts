@@ -5,6 +5,7 @@
  */
 import PQueue from 'p-queue';
 import { CdcError, ErrorCodes } from '../errors.js';
+import { onAbort } from './abort.js';
 import { WooxyLimits } from './types.js';
 
 export interface WooxyLimiter {
@@ -14,7 +15,7 @@ export interface WooxyLimiter {
   readonly inFlight: number;
   /** Calls waiting for a slot. */
   readonly pending: number;
-  /** Runs `task` in a slot; a call still waiting when `signal` aborts leaves the queue and rejects. */
+  /** Runs `task` in a slot; a call still waiting when `signal` aborts rejects at once and never runs. */
   run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Resolves when nothing runs and nothing waits. */
   onIdle(): Promise<void>;
@@ -41,7 +42,16 @@ export function createLimiter(options: LimiterOptions = {}): WooxyLimiter {
       return queue.size;
     },
     run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-      return queue.add(task, { signal });
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
+      // Not p-queue's own `signal` option: it adds a listener per queued call (see abort.ts). An aborted
+      // call is rejected at once; its queue entry stays until its turn, then ends without running.
+      return new Promise<T>((resolve, reject) => {
+        const off = onAbort(signal, () => reject(signal?.reason as Error));
+        queue
+          .add(() => (signal?.aborted ? Promise.reject(signal.reason as Error) : task()))
+          .then(resolve, reject)
+          .finally(off);
+      });
     },
     onIdle() {
       return queue.onIdle();

@@ -1,5 +1,6 @@
 /** The delay policy and the limiter's clamping, without HTTP. */
 import { describe, expect, it } from 'vitest';
+import { sleep } from '../../../src/wooxy/backoff.js';
 import { DEFAULT_RETRY_POLICY, createLimiter, retryDelay, type RetryPolicy } from '../../../src/wooxy/index.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -49,17 +50,41 @@ describe('createLimiter', () => {
     expect([limiter.inFlight, limiter.pending]).toEqual([0, 0]);
   });
 
-  it('a queued call leaves the queue when its signal aborts', async () => {
+  it('a queued call whose signal aborts is rejected at once and never runs', async () => {
     const limiter = createLimiter({ concurrency: 1 });
     let release!: () => void;
     const running = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
     const controller = new AbortController();
-    const queued = limiter.run(async () => 'ran', controller.signal);
-    expect(limiter.pending).toBe(1);
-    controller.abort();
-    await expect(queued).rejects.toThrow();
-    expect(limiter.pending).toBe(0);
+    let ran = false;
+    const queued = limiter.run(async () => void (ran = true), controller.signal);
+    controller.abort(new Error('stop'));
+    await expect(queued).rejects.toThrow('stop');
     release();
     await running;
+    await limiter.onIdle();
+    expect(ran).toBe(false);
+    await expect(limiter.run(async () => 1, controller.signal)).rejects.toThrow('stop');
+  });
+
+  it('one signal shared by many waiting calls adds one listener, not one per call', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const limiter = createLimiter({ concurrency: 1 });
+      const controller = new AbortController();
+      let release!: () => void;
+      const first = limiter.run(() => new Promise<void>((resolve) => (release = resolve)), controller.signal);
+      const queued = Array.from({ length: 50 }, () => limiter.run(async () => undefined, controller.signal));
+      const sleeping = Array.from({ length: 50 }, () => sleep(60_000, controller.signal));
+      controller.abort(new Error('shutdown'));
+      for (const p of [first, ...queued, ...sleeping]) await expect(p).rejects.toThrow('shutdown');
+      release();
+      await limiter.onIdle();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
