@@ -153,6 +153,46 @@ describe('outcome classes', () => {
   });
 });
 
+describe('answers the emulator never gives', () => {
+  /** A stand-in server answering every call with `status` and `body`. */
+  async function withServer(status: number, body: string, run: (c: WooxyClient) => Promise<void>): Promise<void> {
+    const server = createServer((_req, res) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await run(client({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v3` }));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  it('result:true without a requestId is WOOXY_BAD_RESPONSE', async () => {
+    await withServer(200, '{"result":true}', async (c) => {
+      const e = await failure(c.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
+      expect(e).toMatchObject({ code: 'WOOXY_BAD_RESPONSE', retryable: false });
+    });
+  });
+
+  it('a status with an unknown error code is WOOXY_BAD_RESPONSE', async () => {
+    const status = { id: 'r', source: 'API_CREATE', status: 'done', webHookUri: null, createdAt: '', updatedAt: '', results: { errors: [{ error: 'ERR_NEW', contact: {}, humanError: '' }], success: [] } };
+    await withServer(200, JSON.stringify({ result: true, requests: { r: status } }), async (c) => {
+      expect(await failure(c.find(['r']))).toMatchObject({ code: 'WOOXY_BAD_RESPONSE' });
+    });
+  });
+
+  it('PHP’s empty map `[]` is read as no requests', async () => {
+    await withServer(200, '{"result":true,"requests":[],"errors":[]}', async (c) => {
+      expect(await c.find(['r'])).toEqual({ requests: {}, missing: ['r'] });
+    });
+  });
+
+  it('a 503 page from a proxy is a retryable WOOXY_SERVER_ERROR', async () => {
+    await withServer(503, '<html>maintenance</html>', async (c) => {
+      expect(await failure(c.find(['r']))).toMatchObject({ code: 'WOOXY_SERVER_ERROR', retryable: true, attempts: 4 });
+    });
+  });
+});
+
 describe('retry policy', () => {
   it('gives up after maxAttempts with the last error', async () => {
     emulator.setFaults({ serverErrorRate: 1 });
