@@ -3,7 +3,7 @@
  * codes), lenient about the rest: unknown keys pass, absent identifiers become null.
  */
 import { z } from 'zod';
-import { CONTACT_ERROR_CODES, type RequestStatus } from './types.js';
+import type { RequestStatus } from './types.js';
 
 /** PHP encodes an empty associative array as `[]`; accept it wherever the pages show an object map. */
 const emptyArrayAsObject = (v: unknown) => (Array.isArray(v) && v.length === 0 ? {} : v);
@@ -21,7 +21,7 @@ const resultContact = z.object({
 });
 
 const contactError = z.object({
-  error: z.enum(CONTACT_ERROR_CODES),
+  error: z.string().min(1),
   contact: resultContact,
   humanError: z.string().nullish().transform((v) => v ?? ''),
 });

@@ -148,8 +148,16 @@ export interface ResultContact {
   userId: string | null;
 }
 
+export function isContactErrorCode(code: string): code is ContactErrorCode {
+  return (CONTACT_ERROR_CODES as readonly string[]).includes(code);
+}
+
 export interface ContactError {
-  error: ContactErrorCode;
+  /**
+   * One of the documented codes; a code the pages do not list is passed through rather than failing the
+   * whole answer (reconciliation treats it as an unexplained failure; see isContactErrorCode).
+   */
+  error: ContactErrorCode | (string & {});
   contact: ResultContact;
   humanError: string;
 }

@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { WooxyClient, WooxyError, createLimiter, type WooxyClientOptions } from '../../src/wooxy/index.js';
+import { WooxyClient, WooxyError, createLimiter, isContactErrorCode, type WooxyClientOptions } from '../../src/wooxy/index.js';
 import { LIST_ID, TOKEN, startEmulator } from '../helpers/emulator.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -173,9 +173,14 @@ describe('answers the emulator never gives', () => {
     });
   });
 
-  it('a status with an unknown error code is WOOXY_BAD_RESPONSE', async () => {
+  it('an undocumented per-contact error code passes through; a status without an id does not', async () => {
     const status = { id: 'r', source: 'API_CREATE', status: 'done', webHookUri: null, createdAt: '', updatedAt: '', results: { errors: [{ error: 'ERR_NEW', contact: {}, humanError: '' }], success: [] } };
     await withServer(200, JSON.stringify({ result: true, requests: { r: status } }), async (c) => {
+      const found = await c.find(['r']);
+      expect(found.requests.r?.results.errors).toEqual([{ error: 'ERR_NEW', contact: { id: null, email: null, phone: null, userId: null }, humanError: '' }]);
+      expect(isContactErrorCode(found.requests.r!.results.errors[0]!.error)).toBe(false);
+    });
+    await withServer(200, JSON.stringify({ result: true, requests: { r: { ...status, id: undefined } } }), async (c) => {
       expect(await failure(c.find(['r']))).toMatchObject({ code: 'WOOXY_BAD_RESPONSE' });
     });
   });
