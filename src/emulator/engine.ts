@@ -1,6 +1,6 @@
 /**
  * The emulator's state and behaviour, free of HTTP: accounts, lists and their contacts, accepted requests and
- * their asynchronous processing, faults, the clock. server.ts puts the vendor's endpoints in front of it and
+ * their asynchronous processing, faults, the clock. api.ts puts the vendor’s endpoints in front of it and
  * control.ts the inspection endpoints; tests may also drive it in-process through createEmulator's handle.
  */
 import { ACCESS_TOKEN_HEADER, Messages } from '../wooxy/messages.js';
@@ -57,10 +57,6 @@ export class EmulatorEngine {
   }
 
   // --- lists ---------------------------------------------------------------------------------------------
-
-  list(id: string): ListStore | undefined {
-    return this.#lists.get(id);
-  }
 
   lists(): { id: string; variables: { name: string; type: string }[]; contacts: number }[] {
     return [...this.#lists.values()].map((s) => ({

@@ -156,11 +156,6 @@ export class ListStore {
       if (v !== null) this.#index[kind].delete(key(kind, v));
     }
   }
-
-  clear(): void {
-    this.#byId.clear();
-    for (const kind of IDENTIFIER_KINDS) this.#index[kind].clear();
-  }
 }
 
 export function resultContact(c: { id?: string | null; email?: string | null; phoneNumber?: string | null; userId?: string | null }): ResultContact {
