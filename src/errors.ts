@@ -19,6 +19,8 @@ export const ErrorCodes = {
   WOOXY_NETWORK: 'WOOXY_NETWORK',
   WOOXY_LIMIT_EXCEEDED: 'WOOXY_LIMIT_EXCEEDED',
   WOOXY_BAD_RESPONSE: 'WOOXY_BAD_RESPONSE',
+  /** "List with id … not found!": a configuration problem for the whole list, not a bad row. */
+  WOOXY_LIST_NOT_FOUND: 'WOOXY_LIST_NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

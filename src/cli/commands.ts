@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as emulator } from './emulator.js';
 import { register as migrate } from './migrate.js';
 import { register as run } from './run.js';
 import { register as validateConfig } from './validate-config.js';
@@ -8,7 +9,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run];
+const registers: Register[] = [validateConfig, migrate, run, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

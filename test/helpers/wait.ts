@@ -1,23 +1,30 @@
 /**
- * Polls `condition` until it returns a truthy value or the deadline passes (graphile-worker's sleepUntil).
- * Tests wait for conditions, never for fixed times: fixed sleeps are what makes CDC suites flaky.
+ * Polls a condition until it holds or a deadline passes (graphile-worker's sleepUntil): tests wait for what
+ * they need, never for a fixed time — fixed sleeps are what makes CDC suites flaky.
  */
-export async function waitFor<T>(
-  condition: () => T | Promise<T>,
-  { timeoutMs = 20_000, intervalMs = 25, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
-): Promise<NonNullable<T>> {
+import { setTimeout as pause } from 'node:timers/promises';
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** Shown when the deadline passes. */
+  message?: string;
+}
+
+export async function waitFor<T>(condition: () => T | undefined | null | false | Promise<T | undefined | null | false>, options: WaitOptions = {}): Promise<T> {
+  const { timeoutMs = 20_000, intervalMs = 20, message = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await condition();
-      if (value) return value;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (e) {
       lastError = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms`, { cause: lastError });
+      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`, { cause: lastError });
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await pause(intervalMs);
   }
 }
