@@ -1,8 +1,12 @@
 import type { Migration } from 'kysely';
 import { initial } from './0001_initial.js';
+import { delivery } from './0002_delivery.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
  * of the schema name, because the connector's schema is configurable.
  */
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema: string) => Migration]> = [['0001_initial', initial]];
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema: string) => Migration]> = [
+  ['0001_initial', initial],
+  ['0002_delivery', delivery],
+];

@@ -35,6 +35,8 @@ export interface OutboxTable {
   sent_op: string | null;
   sent_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   last_error: string | null;
+  op_hint: 'add' | 'update' | 'replace' | null;
+  maybe_ids: NullableJson;
   enqueued_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -51,6 +53,7 @@ export interface RequestsTable {
   checked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   resolved_via: string | null;
+  warned: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface DeadLettersTable {

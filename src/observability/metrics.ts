@@ -18,6 +18,17 @@ export function createMetrics() {
     durableLsn: new Gauge({ name: 'wooxy_cdc_durable_lsn', help: 'Last LSN durable in the outbox (as a number)', registers: [registry] }),
     deadLetters: new Counter({ name: 'wooxy_cdc_dead_letters_total', help: 'Contacts dead-lettered', labelNames: ['mapping', 'code'], registers: [registry] }),
     mappingErrors: new Gauge({ name: 'wooxy_cdc_mapping_stopped', help: '1 when a mapping is stopped by a schema change', labelNames: ['mapping'], registers: [registry] }),
+    requests: new Counter({ name: 'wooxy_cdc_requests_total', help: 'Wooxy calls by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: [registry] }),
+    requestStatuses: new Counter({ name: 'wooxy_cdc_request_statuses_total', help: 'Resolved Wooxy requests by final status and how we learnt it', labelNames: ['status', 'via'], registers: [registry] }),
+    contactsSent: new Counter({ name: 'wooxy_cdc_contacts_sent_total', help: 'Contacts sent to Wooxy by operation', labelNames: ['op'], registers: [registry] }),
+    contactResults: new Counter({ name: 'wooxy_cdc_contact_results_total', help: 'Per-contact outcomes reported by Wooxy', labelNames: ['result'], registers: [registry] }),
+    apiErrors: new Counter({ name: 'wooxy_cdc_api_errors_total', help: 'Failed Wooxy calls by error code', labelNames: ['code'], registers: [registry] }),
+    apiLatency: new Histogram({ name: 'wooxy_cdc_api_latency_seconds', help: 'Wooxy call duration, retries included', labelNames: ['endpoint'], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
+    deliveryPaused: new Gauge({ name: 'wooxy_cdc_delivery_paused', help: '1 while delivery is paused by an authorization or list error', registers: [registry] }),
+    unresolvedRequests: new Gauge({ name: 'wooxy_cdc_unresolved_requests', help: 'Wooxy requests not yet resolved', registers: [registry] }),
+    oldestUnresolvedSeconds: new Gauge({ name: 'wooxy_cdc_oldest_unresolved_request_age_seconds', help: 'Age of the oldest unresolved request (statuses vanish after 7 days)', registers: [registry] }),
+    expiredRequests: new Counter({ name: 'wooxy_cdc_requests_expired_total', help: 'Requests Wooxy no longer knew (past retention); their contacts were sent again', registers: [registry] }),
+    webhookRejected: new Counter({ name: 'wooxy_cdc_webhook_rejected_total', help: 'Webhook calls refused (bad secret or body)', labelNames: ['reason'], registers: [registry] }),
     reconnects: new Counter({ name: 'wooxy_cdc_replication_reconnects_total', help: 'Replication connection attempts after a failure', registers: [registry] }),
   };
   return m;

@@ -24,6 +24,7 @@ export function testConfig(tdb: TestDatabase, overrides: { mappings?: unknown[];
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc' },
       wooxy: { accessToken: 'test-token', baseUrl: 'http://127.0.0.1:9/v3' },
       capture: { flushIntervalMs: 20 },
+      http: { port: 0 },
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
       mappings: mappings ?? [
         {
