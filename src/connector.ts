@@ -122,6 +122,7 @@ export class Connector {
       batchSize: delivery.batchSize,
       concurrency: this.limiter.concurrency,
       idleIntervalMs: delivery.idleIntervalMs,
+      pauseRetryMs: delivery.pauseRetryMs,
       webHookUri,
     });
     const applyOpts: ApplyOptions = { handle: this.handle, log: log.child({ stage: 'reconcile' }), metrics: this.metrics, maxAttempts: delivery.maxAttempts };

@@ -20,6 +20,8 @@ export interface SenderOptions {
   /** Batches in flight at once; the client's limiter bounds the calls anyway. */
   concurrency: number;
   idleIntervalMs: number;
+  /** After an authorization or unknown-list error, how long delivery waits before trying again. */
+  pauseRetryMs: number;
   /** Where Wooxy should POST statuses, when a webhook receiver is configured. */
   webHookUri?: string;
 }
@@ -103,14 +105,14 @@ export class Sender {
   }
 
   private async claim(limit: number): Promise<PendingEntry[]> {
-    const busy = [...this.sending];
+    const busy = [...this.sending].map((k) => k.split('\u0000') as [string, string]);
     const { rows } = await sql<{ mapping: string; source_key: string; payload: PendingEntry['payload']; synced: PendingEntry['synced']; maybe_ids: Identifiers | null; op_hint: PendingEntry['hint']; lsn: string; attempts: number }>`
       SELECT o.mapping, o.source_key, o.payload, s.synced, o.maybe_ids, o.op_hint, o.lsn::text AS lsn, o.attempts
       FROM ${this.t.outbox} o JOIN ${this.t.state} s ON s.mapping = o.mapping AND s.source_key = o.source_key
       WHERE o.state = 'pending' AND o.next_attempt_at <= now()
         AND o.lsn <= COALESCE((SELECT durable_lsn FROM ${this.t.repl} WHERE slot = ${this.opts.slot}), '0/0')
         AND NOT EXISTS (SELECT 1 FROM ${this.t.outbox} i WHERE i.mapping = o.mapping AND i.source_key = o.source_key AND i.state = 'inflight')
-        AND NOT (o.mapping || chr(0) || o.source_key = ANY(${busy}::text[]))
+        AND NOT EXISTS (SELECT 1 FROM unnest(${busy.map((b) => b[0])}::text[], ${busy.map((b) => b[1])}::text[]) AS b(m, k) WHERE b.m = o.mapping AND b.k = o.source_key)
       ORDER BY o.next_attempt_at
       LIMIT ${limit}`.execute(this.opts.handle.db);
     return rows
@@ -278,9 +280,9 @@ export class Sender {
     }
     if (isWooxyError(e, 'WOOXY_UNAUTHORIZED') || isWooxyError(e, 'WOOXY_LIST_NOT_FOUND')) {
       if (Date.now() >= this.pausedUntil) {
-        log.error({ code: e.code, mapping: batch.mapper.name }, `delivery paused: ${e.message}; retrying every 30 s`);
+        log.error({ code: e.code, mapping: batch.mapper.name }, `delivery paused: ${e.message}; retrying every ${Math.round(this.opts.pauseRetryMs / 1000)} s`);
       }
-      this.pausedUntil = Date.now() + 30_000;
+      this.pausedUntil = Date.now() + this.opts.pauseRetryMs;
       this.opts.metrics.deliveryPaused.set(1);
       return;
     }
