@@ -22,6 +22,8 @@ export interface Mapper {
   readonly upsert: boolean;
   /** Every source column the mapping reads: key, fields, variables, filter. */
   readonly columns: readonly string[];
+  /** Where in the mapping's config each column is named (e.g. `fields.email`), for error messages. */
+  readonly columnPaths: ReadonlyMap<string, readonly string[]>;
   keyOf(row: Row): string | null;
   /** Whether the row belongs in the list (every filter condition holds). */
   matches(row: Row): boolean;
@@ -75,10 +77,14 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
     return { name, src: { constant: spec.value }, type: 'string' };
   });
 
-  const columns = new Set<string>([config.key]);
-  const all: Source[] = [...fields.map(([, s]) => s), ...variables.map((v) => v.src), ...(cac ? [cac.value, cac.currency] : [])];
-  for (const s of all) if ('column' in s) columns.add(s.column);
-  for (const c of config.filter) columns.add(c.column);
+  const columnPaths = new Map<string, string[]>();
+  const use = (column: string, path: string) => columnPaths.set(column, [...(columnPaths.get(column) ?? []), path]);
+  use(config.key, 'key');
+  for (const [f, s] of fields) if ('column' in s) use(s.column, `fields.${f}`);
+  for (const v of variables) if ('column' in v.src) use(v.src.column, `variables.${v.name}`);
+  if (cac) for (const [part, s] of [['value', cac.value], ['currency', cac.currency]] as const) if ('column' in s) use(s.column, `fields.cac.${part}`);
+  config.filter.forEach((c, i) => use(c.column, `filter[${i}].column`));
+  const columns = new Set<string>(columnPaths.keys());
 
   return {
     name: config.name,
@@ -88,6 +94,7 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
     key: config.key,
     upsert: config.upsert,
     columns: [...columns],
+    columnPaths,
     keyOf(row) {
       const v = row[config.key];
       return v === null || v === undefined ? null : asText(v);

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ConfigError, type ConfigProblem } from '../config/loader.js';
 import { CdcError, PgCodes } from '../errors.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
@@ -38,6 +39,8 @@ export async function prepareSource(opts: SourceSetup): Promise<ColumnTypes> {
 
 async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[]): Promise<ColumnTypes> {
   const problems: string[] = [];
+  // Tables and columns the configuration names but the database lacks are configuration errors (exit 2).
+  const configProblems: ConfigProblem[] = [];
   const wal = await client.query<{ wal_level: string }>('SHOW wal_level');
   if (wal.rows[0]?.wal_level !== 'logical') {
     problems.push(`wal_level is ${wal.rows[0]?.wal_level}; set wal_level = logical in postgresql.conf and restart the server`);
@@ -57,8 +60,9 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
       [m.schema, m.table],
     );
     const t = rows[0];
+    const at = `mappings[${mappers.indexOf(m)}]`;
     if (!t?.oid) {
-      problems.push(`mapping ${m.name}: table ${table} does not exist`);
+      configProblems.push({ path: `${at}.table`, message: `table ${table} does not exist` });
       continue;
     }
     if (!t.can_select) problems.push(`mapping ${m.name}: no SELECT privilege on ${table}; run: GRANT SELECT ON ${table} TO ${qi(r?.rolname ?? 'current_user')}`);
@@ -68,7 +72,9 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
     );
     const byName = new Map(cols.rows.map((c) => [c.attname, Number(c.atttypid)]));
     const missing = m.columns.filter((c) => !byName.has(c));
-    for (const c of missing) problems.push(`mapping ${m.name}: column ${c} does not exist in ${table}`);
+    for (const c of missing) {
+      for (const path of m.columnPaths.get(c) ?? ['']) configProblems.push({ path: `${at}.${path}`, message: `column ${c} does not exist in ${table}` });
+    }
     types.set(m.name, new Map(m.columns.filter((c) => byName.has(c)).map((c) => [c, byName.get(c)!])));
 
     if (t.ident === 'n') {
@@ -87,6 +93,7 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
       }
     }
   }
+  if (configProblems.length > 0) throw new ConfigError(configProblems);
   if (problems.length > 0) {
     throw new CdcError('PG_PREREQUISITE', `Postgres is not ready for wooxy-cdc:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }

@@ -84,7 +84,7 @@ describe('capture: filters, schema changes and prerequisites', () => {
     }
   });
 
-  it('names every missing prerequisite in one error', async () => {
+  it('names every table and column the configuration gets wrong, by path, in one error', async () => {
     const config = testConfig(tdb, {
       mappings: [
         { table: 'users', contactListId: 'l', fields: { userId: 'id', email: 'mail_address' } },
@@ -93,8 +93,11 @@ describe('capture: filters, schema changes and prerequisites', () => {
     });
     const c = testConnector(config);
     await expect(c.start()).rejects.toMatchObject({
-      code: 'PG_PREREQUISITE',
-      message: expect.stringMatching(/column mail_address does not exist in "public"."users"[\s\S]*table "public"."nope" does not exist/),
+      code: 'CONFIG_INVALID',
+      problems: [
+        { path: 'mappings[0].fields.email', message: 'column mail_address does not exist in "public"."users"' },
+        { path: 'mappings[1].table', message: 'table "public"."nope" does not exist' },
+      ],
     });
     await c.stop();
   });

@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import pg from 'pg';
+import { parseConfig } from '../../src/config/loader.js';
+import { freePort, type LocalCluster } from '../../src/db/local-cluster.js';
+import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { compileMapping } from '../../src/mapping/mapper.js';
+import { validateContact } from '../../src/wooxy/validate.js';
+import { startConnectorProcess, waitStreaming, writeConfig, type RunningConnector } from './child.js';
+import { projectionDiff } from './converge.js';
+import { waitFor } from './wait.js';
+
+/**
+ * Model-based convergence scenarios (issue 7). The model is the table itself: whatever happened on the way —
+ * faults, kills, a Postgres restart — the emulator's list must end equal to the projection of the table
+ * through the mapping. Emails and phones are UNIQUE (deferrable, so two users can swap in one transaction),
+ * so every final table state is one Wooxy can hold.
+ */
+export type Op =
+  | { k: 'insert'; id: number; e: number | null; p: number | null; n: string }
+  | { k: 'email'; id: number; e: number | null }
+  | { k: 'phone'; id: number; p: number | null }
+  | { k: 'name'; id: number; n: string }
+  | { k: 'unmapped'; id: number }
+  | { k: 'bio'; id: number; size: number }
+  | { k: 'delete'; id: number }
+  | { k: 'status'; id: number; banned: boolean }
+  | { k: 'swap'; a: number; b: number }
+  | { k: 'bulk'; ops: Op[] };
+
+export interface Faults {
+  serverErrorRate: number;
+  timeoutRate: number;
+  rateLimitRate: number;
+  contactErrorRate: number;
+  webhookDropRate: number;
+  randomOrder: boolean;
+  webhook: boolean;
+}
+
+export interface Scenario {
+  ops: Op[];
+  faults: Faults;
+  /** Op indices before which the connector is SIGKILLed (and restarted a few ops later). */
+  kills: number[];
+  /** Op index before which Postgres is restarted, or null. */
+  pgRestartAt: number | null;
+}
+
+export interface ScenarioResult {
+  converged: boolean;
+  diff: string[];
+  kills: number;
+  pgRestarts: number;
+  faultsInjected: number;
+  requests: number;
+  contactsExisted: number;
+  deadLetters: number;
+  peakConcurrency: number;
+  ms: number;
+}
+
+const ID = fc.integer({ min: 1, max: 14 });
+const IDX = fc.option(fc.integer({ min: 0, max: 30 }), { nil: null, freq: 5 });
+// Names take any unicode (NUL aside, which Postgres text cannot hold), control characters included.
+const NAME = fc.string({ unit: 'binary', maxLength: 24 }).map((s) => s.split(String.fromCharCode(0)).join(''));
+
+const simpleOp: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('insert' as const), id: ID, e: IDX, p: IDX, n: NAME }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('email' as const), id: ID, e: IDX }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('phone' as const), id: ID, p: IDX }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('name' as const), id: ID, n: NAME }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('unmapped' as const), id: ID }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('bio' as const), id: ID, size: fc.integer({ min: 1, max: 9000 }) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('delete' as const), id: ID }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('status' as const), id: ID, banned: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('swap' as const), a: ID, b: ID }) },
+);
+const op: fc.Arbitrary<Op> = fc.oneof({ weight: 9, arbitrary: simpleOp }, { weight: 1, arbitrary: fc.record({ k: fc.constant('bulk' as const), ops: fc.array(simpleOp, { maxLength: 12 }) }) });
+
+const rate = (max: number) => fc.oneof(fc.constant(0), fc.double({ min: 0, max, noNaN: true }));
+
+export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {}): fc.Arbitrary<Scenario> {
+  return fc
+    .record({
+      ops: fc.array(op, { minLength: opts.minOps ?? 20, maxLength: opts.maxOps ?? 60 }),
+      faults: fc.record({
+        serverErrorRate: rate(0.2),
+        timeoutRate: rate(0.05),
+        rateLimitRate: rate(0.1),
+        contactErrorRate: rate(0.2),
+        webhookDropRate: rate(0.5),
+        randomOrder: fc.boolean(),
+        webhook: fc.boolean(),
+      }),
+      kills: fc.array(fc.nat(), { maxLength: 3 }),
+      pgRestartAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+    })
+    .map((s) => ({
+      ...s,
+      kills: [...new Set(s.kills.map((k) => k % s.ops.length))].sort((a, b) => a - b),
+      pgRestartAt: s.pgRestartAt === null ? null : s.pgRestartAt % s.ops.length,
+    }));
+}
+
+const email = (i: number | null) => (i === null ? null : `user${i}@example.com`);
+const phone = (i: number | null) => (i === null ? null : `+1555000${String(i).padStart(4, '0')}`);
+
+async function apply(client: pg.Client, o: Op): Promise<void> {
+  switch (o.k) {
+    case 'insert':
+      await client.query('INSERT INTO users (id, email, phone, first_name) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING', [o.id, email(o.e), phone(o.p), o.n]);
+      return;
+    case 'email':
+      await client.query('UPDATE users SET email = $2 WHERE id = $1', [o.id, email(o.e)]);
+      return;
+    case 'phone':
+      await client.query('UPDATE users SET phone = $2 WHERE id = $1', [o.id, phone(o.p)]);
+      return;
+    case 'name':
+      await client.query('UPDATE users SET first_name = $2 WHERE id = $1', [o.id, o.n]);
+      return;
+    case 'unmapped':
+      await client.query('UPDATE users SET plan = md5(random()::text) WHERE id = $1', [o.id]);
+      return;
+    case 'bio':
+      // Large and incompressible: stored out of line, so later updates arrive without it (unchanged TOAST).
+      await client.query('UPDATE users SET bio = $2 WHERE id = $1', [o.id, randomBytes(o.size).toString('base64')]);
+      return;
+    case 'delete':
+      await client.query('DELETE FROM users WHERE id = $1', [o.id]);
+      return;
+    case 'status':
+      await client.query('UPDATE users SET status = $2 WHERE id = $1', [o.id, o.banned ? 'banned' : 'active']);
+      return;
+    case 'swap':
+      await client.query(
+        `UPDATE users u SET email = v.email, phone = v.phone FROM users v
+         WHERE (u.id, v.id) IN (($1::bigint, $2::bigint), ($2::bigint, $1::bigint)) AND u.id <> v.id`,
+        [o.a, o.b],
+      );
+      return;
+    case 'bulk':
+      for (const inner of o.ops) await apply(client, inner);
+      return;
+  }
+}
+
+async function applyInTransaction(client: pg.Client, o: Op): Promise<void> {
+  try {
+    await client.query('BEGIN');
+    await apply(client, o);
+    await client.query('COMMIT');
+  } catch {
+    // A uniqueness violation (two users wanting one email) is the database saying no: the op never happened.
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+export const MAPPING = {
+  table: 'public.users',
+  contactListId: 'list-1',
+  fields: { userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name', name: 'bio' },
+  filter: [{ column: 'status', notEquals: 'banned' }],
+};
+
+/** Runs one scenario on its own database of `cluster`; the connector runs as a child process. */
+export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line: string) => void = () => undefined): Promise<ScenarioResult> {
+  const started = Date.now();
+  const dbName = `scen_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client(cluster.url());
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const url = cluster.url(dbName);
+  const connect = async () => {
+    const c = new pg.Client(url);
+    await c.connect();
+    c.on('error', () => undefined); // a Postgres restart ends it; the scenario reconnects
+    return c;
+  };
+  let db = await connect();
+  await db.query(`CREATE TABLE users (
+    id bigint PRIMARY KEY, email text UNIQUE DEFERRABLE INITIALLY DEFERRED, phone text UNIQUE DEFERRABLE INITIALLY DEFERRED,
+    first_name text, bio text, plan text, status text NOT NULL DEFAULT 'active')`);
+
+  const emulator: Emulator = await createEmulator({
+    tokens: ['tok'],
+    lists: [{ id: 'list-1' }],
+    processing: { delayMs: 10, randomOrder: s.faults.randomOrder },
+    faults: {
+      serverErrorRate: s.faults.serverErrorRate,
+      timeoutRate: s.faults.timeoutRate,
+      rateLimitRate: s.faults.rateLimitRate,
+      contactErrorRate: s.faults.contactErrorRate,
+      webhookDropRate: s.faults.webhookDropRate,
+    },
+  });
+  const port = await freePort();
+  const secret = randomBytes(18).toString('hex');
+  const configFile = writeConfig({
+    postgres: { url: '${DATABASE_URL}', slot: `slot_${dbName}`, publication: `pub_${dbName}` },
+    wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 300, maxRetries: 2 },
+    capture: { flushIntervalMs: 10 },
+    // Small batches: more requests, so more of them meet a fault.
+    delivery: { idleIntervalMs: 20, pauseRetryMs: 200, maxAttempts: 50, batchSize: 5 },
+    reconcile: { pollIntervalMs: s.faults.webhook ? 2000 : 100 },
+    http: { host: '127.0.0.1', port },
+    ...(s.faults.webhook ? { webhook: { publicUrl: `http://127.0.0.1:${port}`, secret: '${WOOXY_WEBHOOK_SECRET}' } } : {}),
+    log: { level: 'info' },
+    mappings: [MAPPING],
+  });
+  const env = { DATABASE_URL: url, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret };
+  const outputs: string[] = [];
+  let running: RunningConnector | null = null;
+  const start = async () => {
+    running = startConnectorProcess(configFile, env);
+    await waitStreaming(running, (text, v) => db.query(text, v), `slot_${dbName}`);
+  };
+  const kill = async () => {
+    if (!running) return;
+    running.proc.kill('SIGKILL');
+    await running.exited;
+    outputs.push(running.output());
+    running = null;
+  };
+
+  let kills = 0;
+  let pgRestarts = 0;
+  try {
+    await start();
+    // A starting population, so most generated changes meet a row.
+    await db.query(`INSERT INTO users (id, email, phone, first_name) SELECT g, 'user' || (g + 100) || '@example.com', NULL, 'Start ' || g FROM generate_series(1, 10) g`);
+    let restartAfter = -1;
+    for (let i = 0; i < s.ops.length; i++) {
+      if (s.kills.includes(i)) {
+        log(`  op ${i}: SIGKILL`);
+        await kill();
+        kills++;
+        restartAfter = i + 2; // a couple of changes happen while it is down
+      }
+      if (s.pgRestartAt === i) {
+        log(`  op ${i}: Postgres restart`);
+        await db.end().catch(() => undefined);
+        await cluster.restart('fast');
+        pgRestarts++;
+        db = await connect();
+      }
+      if (i === restartAfter && !running) await start();
+      await applyInTransaction(db, s.ops[i]!);
+      // Let delivery take every other change on its own (more requests meet more faults); the rest coalesce.
+      if (running && i % 2 === 0) {
+        await waitFor(async () => ((await db.query(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`)).rows[0] as { n: number }).n === 0, {
+          timeoutMs: 1_000,
+        }).catch(() => undefined);
+      }
+    }
+    if (!running) await start();
+
+    // Quiesce: faults off, then wait for the list to equal the table.
+    emulator.setFaults({ serverErrorRate: 0, timeoutRate: 0, rateLimitRate: 0, contactErrorRate: 0, webhookDropRate: 0 });
+    const c = db;
+    const mapper = compileMapping(parseConfig({ postgres: { url }, wooxy: { accessToken: 'x' }, mappings: [MAPPING] }, {}).mappings[0]!, (contact) =>
+      validateContact(contact, { mode: 'add', position: 0 }),
+    );
+    let diff: string[] = [];
+    const converged = await waitFor(
+      async () => {
+        const open = await c.query(`SELECT (SELECT count(*) FROM wooxy_cdc.outbox)::int + (SELECT count(*) FROM wooxy_cdc.requests WHERE status = 'new')::int AS n`);
+        if ((open.rows[0] as { n: number }).n !== 0) return false;
+        diff = projectionDiff((await c.query('SELECT * FROM users')).rows, mapper, emulator);
+        return diff.length === 0;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, message: 'convergence' },
+    ).then(
+      () => true,
+      async () => {
+        diff = projectionDiff((await c.query('SELECT * FROM users')).rows, mapper, emulator);
+        return false;
+      },
+    );
+    const dead = await c.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters');
+    const stats = emulator.stats();
+    const existed = emulator
+      .requestLog()
+      .map((r) => emulator.request(r.requestId ?? '')?.results.errors.filter((e) => e.error === 'ERR_CONTACT_EXISTS').length ?? 0)
+      .reduce((a, b) => a + b, 0);
+    if (!converged && running) log((running as RunningConnector).output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-15).join('\n'));
+    return {
+      converged,
+      diff: diff.slice(0, 20),
+      kills,
+      pgRestarts,
+      faultsInjected:
+        Object.values(stats.byEndpoint).reduce(
+          (n, o) => n + (o.serverError ?? 0) + (o.timeout ?? 0) + (o.rateLimited ?? 0) + (o.savingError ?? 0) + (o.badResponse ?? 0),
+          0,
+        ) +
+        stats.webhooks.dropped +
+        stats.processing.failedRequests,
+      requests: stats.requests,
+      contactsExisted: existed,
+      deadLetters: (dead.rows[0] as { n: number }).n,
+      peakConcurrency: stats.peakConcurrency,
+      ms: Date.now() - started,
+    };
+  } finally {
+    const r = running as RunningConnector | null;
+    if (r) {
+      r.proc.kill('SIGTERM');
+      await r.exited;
+    }
+    await emulator.close();
+    await db.end().catch(() => undefined);
+    const a = new pg.Client(cluster.url());
+    await a.connect();
+    await a.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [dbName]).catch(() => undefined);
+    await waitFor(async () => {
+      await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [dbName]);
+      return true;
+    }).catch(() => undefined);
+    await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await a.end();
+  }
+}
