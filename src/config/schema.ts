@@ -21,6 +21,17 @@ const int = (refine: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
 const num = (refine: (n: z.ZodNumber) => z.ZodNumber = (n) => n) => z.preprocess(numeric, refine(z.number({ error: 'expected a number' })));
 const bool = () => z.preprocess(boolish, z.boolean({ error: 'expected true or false' }));
 
+/** `table`, `schema.table`, with SQL-style "quoted" parts where a name has dots, spaces or quotes. */
+const NAME_PART = '(?:"(?:[^"]|"")+"|[^".\\s]+)';
+const TABLE_NAME = new RegExp(`^${NAME_PART}(?:\\.${NAME_PART})?$`);
+
+export function splitTableName(name: string): string[] {
+  const parts: string[] = [];
+  const re = new RegExp(NAME_PART, 'g');
+  for (const m of name.matchAll(re)) parts.push(m[0].startsWith('"') ? m[0].slice(1, -1).replace(/""/g, '"') : m[0]);
+  return parts;
+}
+
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 /** Where one contact field's value comes from: a column (short or long form) or a constant. */
@@ -108,8 +119,8 @@ export const mappingSchema = z
       .describe('stable name used in the outbox and CLI; default: the table name'),
     table: z
       .string({ error: 'expected a table name such as public.users' })
-      .regex(/^[^.\s]+(\.[^.\s]+)?$/, { error: 'expected schema.table or table' })
-      .describe('source table, schema-qualified (public. when omitted)'),
+      .regex(TABLE_NAME, { error: 'expected schema.table or table ("quoted" where a name has dots, spaces or quotes)' })
+      .describe('source table, schema-qualified (public. when omitted); quote names like SQL: public."Sign-ups"'),
     contactListId: z
       .preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string({ error: 'expected a Wooxy contact list id' }).min(1, { error: 'expected a Wooxy contact list id' }))
       .describe('Wooxy list the rows sync to'),
@@ -129,7 +140,8 @@ export const mappingSchema = z
     upsert: bool().default(false).describe('default false; true sends updates with upsert:true instead of falling back to add'),
   })
   .transform((m) => {
-    const [schema, table] = m.table.includes('.') ? (m.table.split('.') as [string, string]) : ['public', m.table];
+    const parts = splitTableName(m.table);
+    const [schema, table] = parts.length === 2 ? (parts as [string, string]) : ['public', parts[0]!];
     return { ...m, name: m.name ?? table.toLowerCase().replace(/[^a-z0-9_]/g, '_'), schema, tableName: table };
   });
 export type MappingConfig = z.output<typeof mappingSchema>;

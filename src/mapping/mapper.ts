@@ -1,5 +1,5 @@
 import type { FieldSource, FilterCondition, MappingConfig } from '../config/schema.js';
-import { CONTACT_FIELDS, IDENTIFIER_FIELDS, type ContactFieldName } from './contact-fields.js';
+import { CONTACT_FIELDS, type ContactFieldName } from './contact-fields.js';
 import { asText, convert, toDate, toNumber, toOptionalText, type Converted, type Format } from './convert.js';
 
 /** A source row: column name → decoded value. `undefined` means "unchanged TOASTed value, not sent". */
@@ -105,23 +105,30 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
     project(row) {
       const contact: ContactPayload = {};
       const problems: string[] = [];
-      const put = (field: string, s: Source, r: Converted) => {
-        if (!r.ok) problems.push(`${field} (${label(s)}): ${r.problem}`);
-        else if (r.value !== undefined) contact[field] = r.value;
+      // A value that cannot be converted is passed on as text, so the vendor's own rule names the problem in
+      // the vendor's words ("Argument birthday must be a YYYY-MM-DD date"); ours is kept as a fallback.
+      const unconvertible: string[] = [];
+      const put = (field: string, s: Source, r: Converted, raw: unknown) => {
+        if (r.ok) {
+          if (r.value !== undefined) contact[field] = r.value;
+          return;
+        }
+        unconvertible.push(`${field} (${label(s)}): ${r.problem}`);
+        contact[field] = asText(raw);
       };
       for (const [field, s] of fields) {
         const raw = read(row, s);
         // Unknown (an unchanged TOASTed value never seen before): leave the field as Wooxy has it.
         if (raw === undefined && 'column' in s) continue;
-        put(field, s, convert(CONTACT_FIELDS[field], 'constant' in s ? 'auto' : s.format, raw));
+        put(field, s, convert(CONTACT_FIELDS[field], 'constant' in s ? 'auto' : s.format, raw), raw);
       }
       if (cac) {
         const value = toNumber(read(row, cac.value));
         const currency = toOptionalText(read(row, cac.currency));
-        if (!value.ok) problems.push(`cac.value (${label(cac.value)}): ${value.problem}`);
-        else if (value.value !== undefined && currency.ok && currency.value !== undefined) {
-          contact.cac = { value: value.value, currency: currency.value };
-        }
+        const rawValue = read(row, cac.value);
+        if (!value.ok) unconvertible.push(`cac.value (${label(cac.value)}): ${value.problem}`);
+        const v = value.ok ? value.value : asText(rawValue);
+        if (v !== undefined && currency.ok && currency.value !== undefined) contact.cac = { value: v, currency: currency.value };
       }
       if (variables.length > 0) {
         const vars: Array<{ name: string; value: string }> = [];
@@ -129,15 +136,18 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
           const raw = read(row, v.src);
           if (raw === undefined && 'column' in v.src) continue;
           const r = v.type === 'date' ? toDate(raw) : raw === null || raw === undefined ? { ok: true as const, value: '' } : { ok: true as const, value: asText(raw) };
-          if (!r.ok) problems.push(`variables.${v.name} (${label(v.src)}): ${r.problem}`);
-          else if (r.value !== undefined) vars.push({ name: v.name, value: r.value as string });
+          if (!r.ok) {
+            unconvertible.push(`variables.${v.name} (${label(v.src)}): ${r.problem}`);
+            vars.push({ name: v.name, value: asText(raw) });
+          } else if (r.value !== undefined) vars.push({ name: v.name, value: r.value as string });
         }
         if (vars.length > 0) contact.variables = vars;
       }
-      if (!IDENTIFIER_FIELDS.some((id) => typeof contact[id] === 'string' && contact[id] !== '')) {
-        problems.push(`no identifier: ${IDENTIFIER_FIELDS.filter((id) => fields.some(([f]) => f === id)).join(', ')} all empty`);
+      if (problems.length === 0) {
+        const vendor = check(contact);
+        problems.push(...vendor);
+        if (vendor.length === 0) problems.push(...unconvertible);
       }
-      if (problems.length === 0) problems.push(...check(contact));
       return problems.length > 0 ? { ok: false, problems } : { ok: true, contact };
     },
   };
