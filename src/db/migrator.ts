@@ -1,6 +1,6 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { CdcError } from '../errors.js';
+import { CdcError, PgCodes } from '../errors.js';
 
 const TABLE = 'schema_migrations';
 const LOCK_TABLE = 'schema_migrations_lock';
@@ -45,6 +45,25 @@ export async function assertSchemaKnown<T>(db: Kysely<T>, schema: string): Promi
   }
 }
 
+/**
+ * Creates the schema only when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even
+ * when the schema exists, and a least-privilege role is given its schema by a DBA instead.
+ */
+async function ensureSchema<T>(db: Kysely<T>, schema: string): Promise<void> {
+  const { rows } = await sql<{ ok: boolean }>`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${schema}) AS ok`.execute(db);
+  if (rows[0]?.ok) return;
+  try {
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+  } catch (e) {
+    if ((e as { code?: string }).code !== PgCodes.INSUFFICIENT_PRIVILEGE) throw e;
+    throw new CdcError(
+      'PG_PREREQUISITE',
+      `cannot create the connector's schema "${schema}": the role lacks CREATE on the database; grant it, or have a DBA run: CREATE SCHEMA "${schema}" AUTHORIZATION <connector role>`,
+      { cause: e },
+    );
+  }
+}
+
 export interface MigrateOutcome {
   applied: string[];
   current: string[];
@@ -56,7 +75,7 @@ export interface MigrateOutcome {
  */
 export async function migrate<T>(db: Kysely<T>, schema: string): Promise<MigrateOutcome> {
   await assertSchemaKnown(db, schema);
-  await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+  await ensureSchema(db, schema);
   const result: MigrationResultSet = await migrator(db, schema).migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');

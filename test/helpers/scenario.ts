@@ -285,7 +285,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       .requestLog()
       .map((r) => emulator.request(r.requestId ?? '')?.results.errors.filter((e) => e.error === 'ERR_CONTACT_EXISTS').length ?? 0)
       .reduce((a, b) => a + b, 0);
-    if (!converged && running) log((running as RunningConnector).output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-15).join('\n'));
+    if (!converged && running) log((running as RunningConnector).output().split('\n').slice(-40).join('\n'));
     return {
       converged,
       diff: diff.slice(0, 20),
