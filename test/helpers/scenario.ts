@@ -271,7 +271,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
         diff = projectionDiff((await c.query('SELECT * FROM users')).rows, mapper, emulator);
         return diff.length === 0;
       },
-      { timeoutMs: 90_000, intervalMs: 200, message: 'convergence' },
+      { timeoutMs: Number(process.env.SCENARIO_TIMEOUT_MS ?? 90_000), intervalMs: 200, message: 'convergence' },
     ).then(
       () => true,
       async () => {
