@@ -29,8 +29,12 @@ export function createDb(options: DbOptions): DbHandle {
     max: options.poolSize ?? 5,
     application_name: options.applicationName ?? 'wooxy-cdc',
   });
-  // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
+  // A connection that loses its server (a restart, a failover) emits 'error'. pg forwards it to the pool only
+  // while the client is idle in the pool; a client checked out between two statements of a transaction
+  // has no listener, and an unhandled 'error' kills the process. Every client gets one for its whole life:
+  // the statement in progress still fails, and the broken client is discarded when it is released.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }).withSchema(options.schema);
   let closed = false;
   return {

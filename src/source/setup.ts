@@ -26,6 +26,7 @@ export const qualified = (m: Pick<Mapper, 'schema' | 'table'>) => `${qi(m.schema
  */
 export async function prepareSource(opts: SourceSetup): Promise<ColumnTypes> {
   const client = new pg.Client({ connectionString: opts.url, application_name: 'wooxy-cdc-setup' });
+  client.on('error', () => undefined); // a lost connection fails the query in progress; never the process
   await client.connect();
   try {
     const types = await checkPrerequisites(client, opts.mappers);
