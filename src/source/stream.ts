@@ -1,5 +1,4 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import pg from 'pg';
 import { failpoint } from '../failpoints.js';
 import type { Mapper, Row } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
@@ -8,11 +7,7 @@ import { compareLsn, lsnToBigInt, normalizeLsn, ZERO_LSN, type Lsn } from './lsn
 import { RelationTracker } from './relations.js';
 import type { ColumnTypes } from './setup.js';
 import type { ChangeSink, RowChange } from './types.js';
-
-// Calendar values stay text: a JS Date would move a `date` or a `timestamp without time zone` by the
-// process's time zone. (Global to pg in this process; the connector's own tables use neither type.)
-pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
-pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (v) => v);
+import './pg-types.js';
 
 export interface StreamOptions {
   url: string;
