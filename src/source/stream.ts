@@ -44,7 +44,7 @@ export class ReplicationStream {
   private service: LogicalReplicationService | null = null;
   private relations: RelationTracker;
   private buffer: RowChange[] = [];
-  private tx: { commitLsn: Lsn; skip: boolean } | null = null;
+  private tx: { commitLsn: Lsn; xid: number; skip: boolean } | null = null;
   private lastCommitEnd: Lsn = ZERO_LSN;
   private durable: Lsn = ZERO_LSN;
   private writes: Promise<void> = Promise.resolve();
@@ -170,7 +170,7 @@ export class ReplicationStream {
       case 'begin': {
         const commitLsn = normalizeLsn(msg.commitLsn ?? ZERO_LSN);
         // Replayed after a crash between our commit and the acknowledgement: already durable.
-        this.tx = { commitLsn, skip: compareLsn(commitLsn, this.durable) < 0 };
+        this.tx = { commitLsn, xid: msg.xid, skip: compareLsn(commitLsn, this.durable) < 0 };
         return;
       }
       case 'relation':
@@ -186,7 +186,7 @@ export class ReplicationStream {
         if (!this.tx || this.tx.skip) return;
         for (const rel of msg.relations) {
           const m = this.relations.mapperFor(rel);
-          if (m) this.buffer.push({ kind: 'truncate', mapping: m.name, lsn: this.tx.commitLsn });
+          if (m) this.buffer.push({ kind: 'truncate', mapping: m.name, lsn: this.tx.commitLsn, xid: this.tx.xid });
         }
         return;
       case 'commit': {
@@ -214,12 +214,12 @@ export class ReplicationStream {
     if (!tx || tx.skip) return;
     const mapper = this.relations.mapperFor(msg.relation);
     if (!mapper) return;
-    const lsn = tx.commitLsn;
+    const { commitLsn: lsn, xid } = tx;
     this.opts.metrics?.changes.inc({ mapping: mapper.name, kind: msg.tag });
     if (msg.tag === 'delete') {
       const oldRow = (msg.key ?? msg.old) as Row | null;
       const key = oldRow ? mapper.keyOf(oldRow) : null;
-      if (key !== null) this.buffer.push({ kind: 'delete', mapping: mapper.name, key, lsn });
+      if (key !== null) this.buffer.push({ kind: 'delete', mapping: mapper.name, key, lsn, xid });
       return;
     }
     const row: Row = {};
@@ -231,12 +231,12 @@ export class ReplicationStream {
       const oldRow = (msg.key ?? msg.old) as Row | null;
       const oldKey = oldRow ? mapper.keyOf(oldRow) : null;
       if (oldKey !== null && oldKey !== key) {
-        this.buffer.push({ kind: 'delete', mapping: mapper.name, key: oldKey, lsn });
-        this.buffer.push({ kind: 'insert', mapping: mapper.name, key, row, lsn });
+        this.buffer.push({ kind: 'delete', mapping: mapper.name, key: oldKey, lsn, xid });
+        this.buffer.push({ kind: 'insert', mapping: mapper.name, key, row, lsn, xid });
         return;
       }
     }
-    this.buffer.push({ kind: msg.tag, mapping: mapper.name, key, row, lsn });
+    this.buffer.push({ kind: msg.tag, mapping: mapper.name, key, row, lsn, xid });
   }
 
   /**
