@@ -32,7 +32,7 @@ export interface ConnectorOptions {
 }
 
 /** The vendor's own rules (src/wooxy/validate.ts), applied to every row before it is queued. */
-const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
+export const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
 
 /**
  * Wires the stages: replication stream → mapping → outbox (→ delivery → reconciliation). Owns their

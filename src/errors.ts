@@ -25,6 +25,8 @@ export const ErrorCodes = {
   USAGE_INVALID: 'USAGE_INVALID',
   /** A snapshot of the mapping is running in another process (it holds the mapping's advisory lock). */
   SNAPSHOT_BUSY: 'SNAPSHOT_BUSY',
+  /** A snapshot or resync stopped by a signal before its last chunk. */
+  SNAPSHOT_INTERRUPTED: 'SNAPSHOT_INTERRUPTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { RunOutcome } from './runner.js';
 
 /** Where a snapshot or resync stands. Rates and ETAs are over this run only (a resumed run starts at 0). */
 export interface Progress {
@@ -31,6 +32,7 @@ export function etaSeconds(p: Progress): number | null {
 }
 
 export function formatDuration(seconds: number): string {
+  if (seconds < 9.95) return `${seconds.toFixed(1)}s`;
   const s = Math.round(seconds);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
@@ -104,4 +106,10 @@ export class BarProgress implements ProgressReporter {
 /** A bar when `out` is a terminal, log lines otherwise. */
 export function progressReporter(out: NodeJS.WriteStream, log: Logger, intervalMs: number): ProgressReporter {
   return out.isTTY ? new BarProgress(out) : new LogProgress(log, intervalMs);
+}
+
+/** "snapshot users: 50,000 rows in 4s (12,000 rows/s), 49,990 queued, 10 dead-lettered" */
+export function formatOutcome(mode: string, o: RunOutcome): string {
+  const rate = o.seconds > 0 ? o.rows / o.seconds : o.rows;
+  return `${mode} ${o.mapping}: ${n(o.rows)} rows in ${formatDuration(o.seconds)} (${n(rate)} rows/s), ${n(o.enqueued)} queued, ${n(o.deadLettered)} dead-lettered`;
 }
