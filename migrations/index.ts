@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { initial } from './0001_initial.js';
 import { delivery } from './0002_delivery.js';
+import { snapshot } from './0003_snapshot.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -9,4 +10,5 @@ import { delivery } from './0002_delivery.js';
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema: string) => Migration]> = [
   ['0001_initial', initial],
   ['0002_delivery', delivery],
+  ['0003_snapshot', snapshot],
 ];

@@ -5,6 +5,8 @@ import { compileMapping, type ContactCheck, type Mapper } from './mapping/mapper
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { OutboxWriter } from './outbox/writer.js';
+import { SnapshotWriter } from './outbox/snapshot-writer.js';
+import { SnapshotService } from './snapshot/service.js';
 import { SlotMonitor } from './source/monitor.js';
 import { prepareSource } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
@@ -30,7 +32,7 @@ export interface ConnectorOptions {
 }
 
 /** The vendor's own rules (src/wooxy/validate.ts), applied to every row before it is queued. */
-const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
+export const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
 
 /**
  * Wires the stages: replication stream → mapping → outbox (→ delivery → reconciliation). Owns their
@@ -42,6 +44,7 @@ export class Connector {
   private handle: DbHandle | null = null;
   private stream: ReplicationStream | null = null;
   private monitor: SlotMonitor | null = null;
+  private snapshots: SnapshotService | null = null;
   private sender: Sender | null = null;
   private poller: Poller | null = null;
   private ops: { close: () => Promise<void>; port: number } | null = null;
@@ -72,6 +75,11 @@ export class Connector {
 
   get replication(): ReplicationStream | null {
     return this.stream;
+  }
+
+  /** The background snapshots (null when snapshot.onStart is false). */
+  get snapshot(): SnapshotService | null {
+    return this.snapshots;
   }
 
   get db(): DbHandle {
@@ -107,9 +115,23 @@ export class Connector {
     this.stream.start();
     this.monitor = new SlotMonitor(this.handle, pg.slot, this.metrics, log.child({ stage: 'monitor' }));
     this.monitor.start();
+    const mappers = new Map(this.mappers.map((m) => [m.name, m]));
+    if (config.snapshot.onStart) {
+      // After prepareSource: the slot exists before the first chunk is read, so no change falls between them.
+      this.snapshots = new SnapshotService({
+        handle: this.handle,
+        mappers: this.mappers,
+        writer: new SnapshotWriter(this.handle.db, pg.schema, mappers),
+        chunkSize: config.snapshot.chunkSize,
+        progressIntervalMs: config.snapshot.progressIntervalMs,
+        log: log.child({ stage: 'snapshot' }),
+        metrics: this.metrics,
+        stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
+      });
+      this.snapshots.start();
+    }
     if (this.opts.captureOnly) return;
 
-    const mappers = new Map(this.mappers.map((m) => [m.name, m]));
     const { webhook, delivery, reconcile } = config;
     const webHookUri = webhook.publicUrl && webhook.secret ? `${webhook.publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}${encodeURIComponent(webhook.secret)}` : undefined;
     this.sender = new Sender({
@@ -165,6 +187,7 @@ export class Connector {
     this.stopping ??= (async () => {
       this.monitor?.stop();
       // Upstream first: stop reading and make what arrived durable, then let in-flight calls be recorded.
+      await this.snapshots?.stop();
       await this.stream?.stop();
       await this.sender?.stop();
       await this.poller?.stop();

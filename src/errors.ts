@@ -21,6 +21,12 @@ export const ErrorCodes = {
   WOOXY_BAD_RESPONSE: 'WOOXY_BAD_RESPONSE',
   /** "List with id … not found!": a configuration problem for the whole list, not a bad row. */
   WOOXY_LIST_NOT_FOUND: 'WOOXY_LIST_NOT_FOUND',
+  /** A bad command-line argument (an unknown mapping, an invalid --where): exit 2, like a bad config. */
+  USAGE_INVALID: 'USAGE_INVALID',
+  /** A snapshot of the mapping is running in another process (it holds the mapping's advisory lock). */
+  SNAPSHOT_BUSY: 'SNAPSHOT_BUSY',
+  /** A snapshot or resync stopped by a signal before its last chunk. */
+  SNAPSHOT_INTERRUPTED: 'SNAPSHOT_INTERRUPTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

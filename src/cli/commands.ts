@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { register as emulator } from './emulator.js';
 import { register as migrate } from './migrate.js';
+import { register as resync } from './resync.js';
 import { register as run } from './run.js';
+import { register as snapshot } from './snapshot.js';
 import { register as validateConfig } from './validate-config.js';
 
 /**
@@ -9,7 +11,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run, emulator];
+const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

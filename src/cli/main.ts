@@ -18,7 +18,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCodes.OK;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCodes.OK : ExitCodes.CONFIG;
-    if (isCdcError(e, 'CONFIG_INVALID') || isCdcError(e, 'CONFIG_ENV_MISSING')) {
+    if (isCdcError(e, 'CONFIG_INVALID') || isCdcError(e, 'CONFIG_ENV_MISSING') || isCdcError(e, 'USAGE_INVALID')) {
       process.stderr.write(`${e.message}\n`);
       return ExitCodes.CONFIG;
     }

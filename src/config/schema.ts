@@ -175,6 +175,14 @@ export const configSchema = z
       })
       .prefault({})
       .describe('replication → outbox'),
+    snapshot: z
+      .strictObject({
+        onStart: bool().default(true).describe('at start, snapshot every mapping whose snapshot never finished (resuming one that stopped halfway), beside the stream'),
+        chunkSize: int((n) => n.min(1).max(100_000)).default(5_000).describe('rows read and written per snapshot transaction (bounds memory)'),
+        progressIntervalMs: int((n) => n.min(100)).default(10_000).describe('how often a running snapshot logs its progress'),
+      })
+      .prefault({})
+      .describe('existing rows: initial snapshot and resync'),
     delivery: z
       .strictObject({
         batchSize: int((n) => n.min(1).max(100)).default(100).describe('contacts (or remove identifiers) per call; vendor cap: 100'),

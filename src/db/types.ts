@@ -17,6 +17,8 @@ export interface ContactStateTable {
   desired: NullableJson;
   synced: NullableJson;
   lsn: ColumnType<string, string | undefined, string>;
+  /** Top-level xid of the stream change that wrote the state; null when a snapshot chunk wrote it. */
+  xid: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   updated_at: Timestamp;
 }
 
@@ -68,10 +70,24 @@ export interface DeadLettersTable {
   last_seen: Timestamp;
 }
 
+export interface SnapshotProgressTable {
+  mapping: string;
+  /** The last key written, as text (compared in SQL after a cast to the key column's own type). */
+  cursor: string | null;
+  rows_done: ColumnType<string, number | string | undefined, number | string>;
+  rows_total: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  chunks_done: Generated<number>;
+  watermark: string | null;
+  started_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
   replication_state: ReplicationStateTable;
   contact_state: ContactStateTable;
   outbox: OutboxTable;
   requests: RequestsTable;
   dead_letters: DeadLettersTable;
+  snapshot_progress: SnapshotProgressTable;
 }

@@ -30,6 +30,9 @@ export function createMetrics() {
     expiredRequests: new Counter({ name: 'wooxy_cdc_requests_expired_total', help: 'Requests Wooxy no longer knew (past retention); their contacts were sent again', registers: [registry] }),
     webhookRejected: new Counter({ name: 'wooxy_cdc_webhook_rejected_total', help: 'Webhook calls refused (bad secret or body)', labelNames: ['reason'], registers: [registry] }),
     reconnects: new Counter({ name: 'wooxy_cdc_replication_reconnects_total', help: 'Replication connection attempts after a failure', registers: [registry] }),
+    snapshotRowsDone: new Gauge({ name: 'wooxy_cdc_snapshot_rows_done', help: 'Rows of the current (or last) snapshot read and written, by mapping', labelNames: ['mapping'], registers: [registry] }),
+    snapshotRowsTotal: new Gauge({ name: 'wooxy_cdc_snapshot_rows_expected', help: 'Rows the current snapshot expects to read (exact for small tables, an estimate for large ones), by mapping', labelNames: ['mapping'], registers: [registry] }),
+    snapshotRows: new Counter({ name: 'wooxy_cdc_snapshot_rows_read_total', help: 'Rows read by snapshots and resyncs of this process', labelNames: ['mapping', 'mode'], registers: [registry] }),
   };
   return m;
 }

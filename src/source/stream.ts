@@ -1,5 +1,4 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import pg from 'pg';
 import { failpoint } from '../failpoints.js';
 import type { Mapper, Row } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
@@ -8,11 +7,7 @@ import { compareLsn, lsnToBigInt, normalizeLsn, ZERO_LSN, type Lsn } from './lsn
 import { RelationTracker } from './relations.js';
 import type { ColumnTypes } from './setup.js';
 import type { ChangeSink, RowChange } from './types.js';
-
-// Calendar values stay text: a JS Date would move a `date` or a `timestamp without time zone` by the
-// process's time zone. (Global to pg in this process; the connector's own tables use neither type.)
-pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
-pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (v) => v);
+import './pg-types.js';
 
 export interface StreamOptions {
   url: string;
@@ -49,7 +44,7 @@ export class ReplicationStream {
   private service: LogicalReplicationService | null = null;
   private relations: RelationTracker;
   private buffer: RowChange[] = [];
-  private tx: { commitLsn: Lsn; skip: boolean } | null = null;
+  private tx: { commitLsn: Lsn; xid: number; skip: boolean } | null = null;
   private lastCommitEnd: Lsn = ZERO_LSN;
   private durable: Lsn = ZERO_LSN;
   private writes: Promise<void> = Promise.resolve();
@@ -175,7 +170,7 @@ export class ReplicationStream {
       case 'begin': {
         const commitLsn = normalizeLsn(msg.commitLsn ?? ZERO_LSN);
         // Replayed after a crash between our commit and the acknowledgement: already durable.
-        this.tx = { commitLsn, skip: compareLsn(commitLsn, this.durable) < 0 };
+        this.tx = { commitLsn, xid: msg.xid, skip: compareLsn(commitLsn, this.durable) < 0 };
         return;
       }
       case 'relation':
@@ -191,7 +186,7 @@ export class ReplicationStream {
         if (!this.tx || this.tx.skip) return;
         for (const rel of msg.relations) {
           const m = this.relations.mapperFor(rel);
-          if (m) this.buffer.push({ kind: 'truncate', mapping: m.name, lsn: this.tx.commitLsn });
+          if (m) this.buffer.push({ kind: 'truncate', mapping: m.name, lsn: this.tx.commitLsn, xid: this.tx.xid });
         }
         return;
       case 'commit': {
@@ -219,12 +214,12 @@ export class ReplicationStream {
     if (!tx || tx.skip) return;
     const mapper = this.relations.mapperFor(msg.relation);
     if (!mapper) return;
-    const lsn = tx.commitLsn;
+    const { commitLsn: lsn, xid } = tx;
     this.opts.metrics?.changes.inc({ mapping: mapper.name, kind: msg.tag });
     if (msg.tag === 'delete') {
       const oldRow = (msg.key ?? msg.old) as Row | null;
       const key = oldRow ? mapper.keyOf(oldRow) : null;
-      if (key !== null) this.buffer.push({ kind: 'delete', mapping: mapper.name, key, lsn });
+      if (key !== null) this.buffer.push({ kind: 'delete', mapping: mapper.name, key, lsn, xid });
       return;
     }
     const row: Row = {};
@@ -236,12 +231,12 @@ export class ReplicationStream {
       const oldRow = (msg.key ?? msg.old) as Row | null;
       const oldKey = oldRow ? mapper.keyOf(oldRow) : null;
       if (oldKey !== null && oldKey !== key) {
-        this.buffer.push({ kind: 'delete', mapping: mapper.name, key: oldKey, lsn });
-        this.buffer.push({ kind: 'insert', mapping: mapper.name, key, row, lsn });
+        this.buffer.push({ kind: 'delete', mapping: mapper.name, key: oldKey, lsn, xid });
+        this.buffer.push({ kind: 'insert', mapping: mapper.name, key, row, lsn, xid });
         return;
       }
     }
-    this.buffer.push({ kind: msg.tag, mapping: mapper.name, key, row, lsn });
+    this.buffer.push({ kind: msg.tag, mapping: mapper.name, key, row, lsn, xid });
   }
 
   /**

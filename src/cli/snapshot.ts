@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/loader.js';
+import { CdcError } from '../errors.js';
+import { createLogger } from '../observability/logger.js';
+import { formatOutcome, progressReporter } from '../snapshot/report.js';
+import { runSnapshot } from '../snapshot/runner.js';
+import { openSnapshotSession, parseChunkSize, selectMappings, stopOnSignal } from '../snapshot/session.js';
+
+/**
+ * `wooxy-cdc snapshot`: reads every row of the mapping(s) again from the first key, whatever an earlier
+ * snapshot did, through the same outbox as the stream (a row whose contact is unchanged queues nothing).
+ * Runs beside `wooxy-cdc run`, which sends what it queues once its stream passes each chunk's watermark.
+ */
+export function register(program: Command): void {
+  program
+    .command('snapshot')
+    .description('(re)read every row of the mapped table(s) into the outbox, beside the running connector')
+    .requiredOption('-c, --config <file>', 'YAML configuration file')
+    .option('-m, --mapping <name>', 'only this mapping (default: all)')
+    .option('--chunk-size <rows>', 'rows per transaction (default: snapshot.chunkSize)')
+    .action(async (opts: { config: string; mapping?: string; chunkSize?: string }) => {
+      const config = await loadConfig(opts.config);
+      const log = createLogger({ level: config.log.level });
+      const chunkSize = parseChunkSize(opts.chunkSize, config.snapshot.chunkSize);
+      const session = await openSnapshotSession(config, log);
+      const stop = stopOnSignal(log);
+      try {
+        for (const mapper of selectMappings(session.mappers, opts.mapping)) {
+          const outcome = await runSnapshot(
+            { handle: session.handle, mapper, writer: session.writer, chunkSize, log, progress: progressReporter(process.stderr, log, config.snapshot.progressIntervalMs), signal: stop.signal },
+            { kind: 'snapshot', restart: true },
+          );
+          if (!outcome.finished) {
+            throw new CdcError('SNAPSHOT_INTERRUPTED', `snapshot of ${mapper.name} stopped after ${outcome.rows} rows; wooxy-cdc run resumes it, wooxy-cdc snapshot starts it over`);
+          }
+          process.stdout.write(`${formatOutcome('snapshot', outcome)}\n`);
+        }
+      } finally {
+        stop.dispose();
+        await session.close();
+      }
+    });
+}

@@ -1,0 +1,71 @@
+import type { Config } from '../config/schema.js';
+import { vendorCheck } from '../connector.js';
+import { createDb, type DbHandle } from '../db/index.js';
+import { migrate } from '../db/migrator.js';
+import { CdcError } from '../errors.js';
+import { compileMapping, type Mapper } from '../mapping/mapper.js';
+import type { Logger } from '../observability/logger.js';
+import { SnapshotWriter } from '../outbox/snapshot-writer.js';
+import { prepareSource } from '../source/setup.js';
+
+export interface SnapshotSession {
+  handle: DbHandle;
+  mappers: Mapper[];
+  writer: SnapshotWriter;
+  close: () => Promise<void>;
+}
+
+/**
+ * What `wooxy-cdc snapshot` and `resync` need, outside a running connector: the connector's schema
+ * (migrated, as `run` does), and the slot. The slot must exist before the first chunk is read, or a change
+ * committed between the read and the slot's creation would be in neither; prepareSource checks the
+ * prerequisites and, with postgres.autoCreate, creates it.
+ */
+export async function openSnapshotSession(config: Config, log: Logger): Promise<SnapshotSession> {
+  const pg = config.postgres;
+  const mappers = config.mappings.map((m) => compileMapping(m, vendorCheck));
+  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 3, applicationName: `${pg.applicationName}-snapshot` });
+  try {
+    const { applied } = await migrate(handle.db, pg.schema);
+    if (applied.length) log.info({ schema: pg.schema, applied }, 'migrations applied');
+    await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+  const writer = new SnapshotWriter(handle.db, pg.schema, new Map(mappers.map((m) => [m.name, m])));
+  return { handle, mappers, writer, close: () => handle.close() };
+}
+
+/** The mappings a command names (all of them when none is named). */
+export function selectMappings(mappers: readonly Mapper[], name: string | undefined): Mapper[] {
+  if (name === undefined) return [...mappers];
+  const found = mappers.find((m) => m.name === name);
+  if (!found) throw new CdcError('USAGE_INVALID', `--mapping ${name}: no such mapping (configured: ${mappers.map((m) => m.name).join(', ')})`);
+  return [found];
+}
+
+/** AbortSignal raised by the first SIGINT or SIGTERM: the run stops after the chunk in hand. */
+export function stopOnSignal(log: Logger): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.warn({ signal: sig }, 'stopping after the chunk in hand; what is written stays written');
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export function parseChunkSize(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new CdcError('USAGE_INVALID', `--chunk-size must be an integer from 1 to 100000, got "${value}"`);
+  return n;
+}
