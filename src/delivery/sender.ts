@@ -103,14 +103,14 @@ export class Sender {
   }
 
   private async claim(limit: number): Promise<PendingEntry[]> {
-    const busy = [...this.sending];
+    const busy = [...this.sending].map((k) => k.split('\u0000') as [string, string]);
     const { rows } = await sql<{ mapping: string; source_key: string; payload: PendingEntry['payload']; synced: PendingEntry['synced']; maybe_ids: Identifiers | null; op_hint: PendingEntry['hint']; lsn: string; attempts: number }>`
       SELECT o.mapping, o.source_key, o.payload, s.synced, o.maybe_ids, o.op_hint, o.lsn::text AS lsn, o.attempts
       FROM ${this.t.outbox} o JOIN ${this.t.state} s ON s.mapping = o.mapping AND s.source_key = o.source_key
       WHERE o.state = 'pending' AND o.next_attempt_at <= now()
         AND o.lsn <= COALESCE((SELECT durable_lsn FROM ${this.t.repl} WHERE slot = ${this.opts.slot}), '0/0')
         AND NOT EXISTS (SELECT 1 FROM ${this.t.outbox} i WHERE i.mapping = o.mapping AND i.source_key = o.source_key AND i.state = 'inflight')
-        AND NOT (o.mapping || chr(0) || o.source_key = ANY(${busy}::text[]))
+        AND NOT EXISTS (SELECT 1 FROM unnest(${busy.map((b) => b[0])}::text[], ${busy.map((b) => b[1])}::text[]) AS b(m, k) WHERE b.m = o.mapping AND b.k = o.source_key)
       ORDER BY o.next_attempt_at
       LIMIT ${limit}`.execute(this.opts.handle.db);
     return rows
