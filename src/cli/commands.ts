@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { register as deadLetters } from './dead-letters.js';
 import { register as emulator } from './emulator.js';
 import { register as migrate } from './migrate.js';
 import { register as run } from './run.js';
+import { register as status } from './status.js';
 import { register as validateConfig } from './validate-config.js';
 
 /**
@@ -9,7 +11,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run, emulator];
+const registers: Register[] = [validateConfig, migrate, run, status, deadLetters, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);
