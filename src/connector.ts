@@ -1,20 +1,16 @@
 import type { Config } from './config/schema.js';
 import { createDb, type DbHandle } from './db/index.js';
 import { assertSchemaKnown, migrate } from './db/migrator.js';
+import { LeaderElection, type Role } from './ha/leader.js';
 import { compileMapping, type ContactCheck, type Mapper } from './mapping/mapper.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
-import { OutboxWriter } from './outbox/writer.js';
-import { SnapshotWriter } from './outbox/snapshot-writer.js';
-import { SnapshotService } from './snapshot/service.js';
-import { SlotMonitor } from './source/monitor.js';
-import { prepareSource } from './source/setup.js';
-import { ReplicationStream } from './source/stream.js';
-import { Sender } from './delivery/sender.js';
+import { startOpsServer, type ReadyState } from './observability/server.js';
+import { Pipeline } from './pipeline.js';
+import type { SnapshotService } from './snapshot/service.js';
 import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
-import { Poller } from './reconcile/poller.js';
 import { createWebhookHandler, WEBHOOK_PATH } from './reconcile/webhook.js';
-import { startOpsServer } from './observability/server.js';
+import type { ReplicationStream } from './source/stream.js';
 import { WooxyClient } from './wooxy/client.js';
 import { createLimiter, type WooxyLimiter } from './wooxy/limiter.js';
 import { validateContact } from './wooxy/validate.js';
@@ -35,22 +31,23 @@ export interface ConnectorOptions {
 export const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
 
 /**
- * Wires the stages: replication stream → mapping → outbox (→ delivery → reconciliation). Owns their
- * lifecycles: `start()` prepares Postgres and starts every loop; `stop()` drains in order and is idempotent.
+ * One instance of the connector. `start()` migrates, opens the ops server (health, readiness, metrics,
+ * webhook) and joins the leader election; as leader it runs the pipeline (stream → outbox → delivery →
+ * reconciliation), as a standby it waits to take over. `stop()` stops the pipeline in order, releases the
+ * lock, closes everything, and is idempotent.
  */
 export class Connector {
   readonly metrics: Metrics;
   readonly mappers: Mapper[];
-  private handle: DbHandle | null = null;
-  private stream: ReplicationStream | null = null;
-  private monitor: SlotMonitor | null = null;
-  private snapshots: SnapshotService | null = null;
-  private sender: Sender | null = null;
-  private poller: Poller | null = null;
-  private ops: { close: () => Promise<void>; port: number } | null = null;
-  private stopping: Promise<void> | null = null;
   readonly limiter: WooxyLimiter;
   readonly client: WooxyClient;
+  private handle: DbHandle | null = null;
+  private election: LeaderElection | null = null;
+  private pipeline: Pipeline | null = null;
+  private ops: { close: () => Promise<void>; port: number } | null = null;
+  private starting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private tearingDown: Promise<void> | null = null;
 
   constructor(private readonly opts: ConnectorOptions) {
     this.metrics = opts.metrics ?? createMetrics();
@@ -58,6 +55,7 @@ export class Connector {
     const w = opts.config.wooxy;
     // One limiter for every Wooxy call of the process: delivery and reconciliation share it.
     this.limiter = createLimiter({ concurrency: w.maxInFlight });
+    this.metrics.watchLimiter(this.limiter);
     this.client = new WooxyClient({
       accessToken: w.accessToken,
       baseUrl: w.baseUrl,
@@ -73,13 +71,18 @@ export class Connector {
     return this.ops?.port ?? null;
   }
 
+  /** The replication stream of the current term of leadership; null as a standby. */
   get replication(): ReplicationStream | null {
-    return this.stream;
+    return this.pipeline?.replication ?? null;
   }
 
-  /** The background snapshots (null when snapshot.onStart is false). */
+  get role(): Role {
+    return this.election?.role ?? 'starting';
+  }
+
+  /** The background snapshots of the current term (null as a standby, or when snapshot.onStart is false). */
   get snapshot(): SnapshotService | null {
-    return this.snapshots;
+    return this.pipeline?.snapshot ?? null;
   }
 
   get db(): DbHandle {
@@ -87,7 +90,27 @@ export class Connector {
     return this.handle;
   }
 
-  async start(): Promise<void> {
+  /** Ready: the leader while it streams, a standby while its lock connection answers. */
+  readiness(): ReadyState {
+    const role = this.role;
+    if (this.stopping) return { ready: false, role: 'stopping' };
+    if (role === 'leader') return { ready: this.pipeline?.isStreaming ?? false, role };
+    return { ready: role === 'standby' && (this.election?.healthy ?? false), role };
+  }
+
+  /**
+   * Resolves once the role is known: a standby, or the leader with its pipeline started. On failure
+   * everything opened so far is closed again, so nothing keeps the process alive.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.startUp().catch(async (e: unknown) => {
+      await this.teardown();
+      throw e;
+    });
+    return this.starting;
+  }
+
+  private async startUp(): Promise<void> {
     const { config, log } = this.opts;
     const pg = config.postgres;
     this.handle = createDb({ url: pg.url, schema: pg.schema, poolSize: pg.poolSize, applicationName: pg.applicationName });
@@ -97,103 +120,77 @@ export class Connector {
     } else {
       await assertSchemaKnown(this.handle.db, pg.schema);
     }
-    const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers: this.mappers, log });
-    const writer = new OutboxWriter(this.handle.db, pg.schema, new Map(this.mappers.map((m) => [m.name, m])), pg.slot);
-    this.stream = new ReplicationStream({
-      url: pg.url,
-      slot: pg.slot,
-      publication: pg.publication,
-      applicationName: pg.applicationName,
-      mappers: this.mappers,
-      baseline,
-      sink: writer,
-      log: log.child({ stage: 'source', slot: pg.slot }),
-      metrics: this.metrics,
-      flushChanges: config.capture.flushChanges,
-      flushIntervalMs: config.capture.flushIntervalMs,
-    });
-    this.stream.start();
-    this.monitor = new SlotMonitor(this.handle, pg.slot, this.metrics, log.child({ stage: 'monitor' }));
-    this.monitor.start();
-    const mappers = new Map(this.mappers.map((m) => [m.name, m]));
-    if (config.snapshot.onStart) {
-      // After prepareSource: the slot exists before the first chunk is read, so no change falls between them.
-      this.snapshots = new SnapshotService({
-        handle: this.handle,
-        mappers: this.mappers,
-        writer: new SnapshotWriter(this.handle.db, pg.schema, mappers),
-        chunkSize: config.snapshot.chunkSize,
-        progressIntervalMs: config.snapshot.progressIntervalMs,
-        log: log.child({ stage: 'snapshot' }),
-        metrics: this.metrics,
-        stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
-      });
-      this.snapshots.start();
-    }
-    if (this.opts.captureOnly) return;
-
-    const { webhook, delivery, reconcile } = config;
-    const webHookUri = webhook.publicUrl && webhook.secret ? `${webhook.publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}${encodeURIComponent(webhook.secret)}` : undefined;
-    this.sender = new Sender({
-      handle: this.handle,
-      slot: pg.slot,
-      client: this.client,
-      mappers,
-      log: log.child({ stage: 'delivery' }),
-      metrics: this.metrics,
-      batchSize: delivery.batchSize,
-      concurrency: this.limiter.concurrency,
-      idleIntervalMs: delivery.idleIntervalMs,
-      pauseRetryMs: delivery.pauseRetryMs,
-      webHookUri,
-    });
-    const applyOpts: ApplyOptions = { handle: this.handle, log: log.child({ stage: 'reconcile' }), metrics: this.metrics, maxAttempts: delivery.maxAttempts };
-    this.poller = new Poller({
-      ...applyOpts,
-      client: this.client,
-      pollIntervalMs: reconcile.pollIntervalMs,
-      warnAfterMs: reconcile.warnAfterHours * 3_600_000,
-      onRequeued: () => this.sender?.kick(),
-    });
+    const applyOptions: ApplyOptions = { handle: this.handle, log: log.child({ stage: 'reconcile' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
+    const { webhook } = config;
     const routes = [];
     if (webhook.secret) {
+      // Any instance may apply a status (it is one locked transaction); the leader's delivery is then nudged.
       const handle = createWebhookHandler({
         secret: webhook.secret,
         log: log.child({ stage: 'webhook' }),
         metrics: this.metrics,
         apply: async (status) => {
-          const outcome = await applyStatus(applyOpts, status, 'webhook');
-          if (outcome === 'applied') this.sender?.kick();
+          const outcome = await applyStatus(applyOptions, status, 'webhook');
+          if (outcome === 'applied') this.pipeline?.kick();
           return outcome;
         },
       });
       routes.push({ prefix: WEBHOOK_PATH, handle });
     }
     if (config.http.port !== 0 || webhook.secret) {
-      this.ops = await startOpsServer({
-        host: config.http.host,
-        port: config.http.port,
-        metrics: this.metrics,
-        log,
-        ready: () => this.stream?.isStreaming ?? false,
-        routes,
-      });
+      this.ops = await startOpsServer({ host: config.http.host, port: config.http.port, metrics: this.metrics, log, ready: () => this.readiness(), routes });
     }
-    this.sender.start();
-    this.poller.start();
+    const webHookUri = webhook.publicUrl && webhook.secret ? `${webhook.publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}${encodeURIComponent(webhook.secret)}` : undefined;
+    this.election = new LeaderElection({
+      url: pg.url,
+      slot: pg.slot,
+      applicationName: pg.applicationName,
+      pollIntervalMs: config.ha.pollIntervalMs,
+      log: log.child({ stage: 'election' }),
+      metrics: this.metrics,
+      onElected: async () => {
+        this.pipeline = new Pipeline({
+          config,
+          log,
+          metrics: this.metrics,
+          handle: this.handle!,
+          mappers: this.mappers,
+          client: this.client,
+          concurrency: this.limiter.concurrency,
+          applyOptions,
+          webHookUri,
+          captureOnly: this.opts.captureOnly,
+        });
+        this.metrics.watchStreaming(() => this.pipeline?.isStreaming ?? false);
+        await this.pipeline.start();
+      },
+      onDeposed: async (reason) => {
+        log.info({ reason }, 'stopping the pipeline');
+        await this.pipeline?.stop();
+        this.pipeline = null;
+      },
+    });
+    await this.election.start();
   }
 
+  /** Stops the pipeline in order, releases the lock, closes the server and the pool. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.monitor?.stop();
-      // Upstream first: stop reading and make what arrived durable, then let in-flight calls be recorded.
-      await this.snapshots?.stop();
-      await this.stream?.stop();
-      await this.sender?.stop();
-      await this.poller?.stop();
+      // A start in progress finishes first: what it opens is then closed below, not leaked.
+      await this.starting?.catch(() => undefined);
+      await this.teardown();
+    })();
+    return this.stopping;
+  }
+
+  private teardown(): Promise<void> {
+    this.tearingDown ??= (async () => {
+      // The pipeline stops (draining what it can) before the lock is released, so a standby never starts
+      // while this instance still works.
+      await this.election?.stop();
       await this.ops?.close();
       await this.handle?.close();
     })();
-    return this.stopping;
+    return this.tearingDown;
   }
 }

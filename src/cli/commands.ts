@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
+import { register as deadLetters } from './dead-letters.js';
+import { register as demo } from './demo.js';
 import { register as emulator } from './emulator.js';
 import { register as migrate } from './migrate.js';
 import { register as resync } from './resync.js';
 import { register as run } from './run.js';
 import { register as snapshot } from './snapshot.js';
+import { register as status } from './status.js';
 import { register as validateConfig } from './validate-config.js';
 
 /**
@@ -11,7 +14,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, emulator];
+const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, status, deadLetters, demo, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

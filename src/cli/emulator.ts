@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { CdcError, ErrorCodes } from '../errors.js';
-import { createEmulator, defaultEmulatorConfig, loadEmulatorConfig, DEFAULT_DEV_TOKEN } from '../emulator/index.js';
-import { createLogger } from '../observability/logger.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -23,6 +21,11 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'emulator YAML config (default: a demo list and the token from WOOXY_ACCESS_TOKEN or "dev-token")')
     .action(async (opts: { port: string; config?: string }) => {
       const port = parsePort(opts.port);
+      // Loaded here so that other commands do not pay for the emulator's modules.
+      const [{ createEmulator, defaultEmulatorConfig, loadEmulatorConfig, DEFAULT_DEV_TOKEN }, { createLogger }] = await Promise.all([
+        import('../emulator/index.js'),
+        import('../observability/logger.js'),
+      ]);
       const config = opts.config ? await loadEmulatorConfig(opts.config) : defaultEmulatorConfig();
       const logger = createLogger();
       const emulator = await createEmulator(config, { port, logger });

@@ -157,6 +157,13 @@ export const configSchema = z
         autoCreate: bool().default(true).describe('create the slot and publication when missing; false: fail with the SQL to run'),
         applicationName: z.string().default('wooxy-cdc').describe('application_name of every connection'),
         poolSize: int((n) => n.min(2).max(50)).default(5).describe('connections for the outbox, delivery and reconciliation'),
+        heartbeatIntervalMs: int((n) => n.min(0))
+          .default(10_000)
+          .describe('how often a logical message is written so an idle publication still advances the slot (0: never)'),
+        walWarnBytes: int((n) => n.min(0))
+          .default(1_073_741_824)
+          .describe("warn when the slot retains more WAL than this (pg_current_wal_lsn() − restart_lsn); 0: never"),
+        monitorIntervalMs: int((n) => n.min(100)).default(5_000).describe('how often slot lag, retained WAL and outbox depth are sampled'),
       })
       .describe('source database'),
     wooxy: z
@@ -189,6 +196,9 @@ export const configSchema = z
         idleIntervalMs: int((n) => n.min(10)).default(250).describe('how often an idle sender looks for work'),
         maxAttempts: int((n) => n.min(1)).default(8).describe('attempts for a contact whose requests keep failing before it is dead-lettered'),
         pauseRetryMs: int((n) => n.min(10)).default(30_000).describe('after an authorization (or unknown list) error, how often delivery tries again'),
+        drainTimeoutMs: int((n) => n.min(0))
+          .default(10_000)
+          .describe('at shutdown, how long calls in flight may take to be recorded before they are abandoned (they are re-sent)'),
       })
       .prefault({})
       .describe('outbox → Wooxy'),
@@ -206,6 +216,14 @@ export const configSchema = z
       })
       .prefault({})
       .describe('vendor status callbacks'),
+    ha: z
+      .strictObject({
+        pollIntervalMs: int((n) => n.min(100).max(60_000))
+          .default(1_500)
+          .describe("how often a standby tries to take the leader lock, and the leader checks its lock connection"),
+      })
+      .prefault({})
+      .describe('high availability: instances elect one leader through a Postgres advisory lock'),
     http: z
       .strictObject({
         host: z.string().default('0.0.0.0').describe('bind address of /healthz, /readyz, /metrics and the webhook'),

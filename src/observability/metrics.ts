@@ -1,5 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the in-flight gauges read at scrape time: the Wooxy limiter's counts (src/wooxy/limiter.ts). */
+export interface LimiterView {
+  readonly inFlight: number;
+  readonly pending: number;
+}
+
 /**
  * Every metric of the process, in one registry, so /metrics (issue 6) and tests read the same objects.
  * Names follow Prometheus conventions: a `wooxy_cdc_` prefix, base units, `_total` for counters.
@@ -7,6 +13,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wooxy_cdc_process_' });
+  // Read at scrape time, so the gauges are exact without a sampling loop.
+  let limiter: LimiterView | null = null;
+  let streaming: () => boolean = () => false;
   const m = {
     registry,
     changes: new Counter({ name: 'wooxy_cdc_changes_total', help: 'Row changes read from the replication stream', labelNames: ['mapping', 'kind'], registers: [registry] }),
@@ -33,6 +42,44 @@ export function createMetrics() {
     snapshotRowsDone: new Gauge({ name: 'wooxy_cdc_snapshot_rows_done', help: 'Rows of the current (or last) snapshot read and written, by mapping', labelNames: ['mapping'], registers: [registry] }),
     snapshotRowsTotal: new Gauge({ name: 'wooxy_cdc_snapshot_rows_expected', help: 'Rows the current snapshot expects to read (exact for small tables, an estimate for large ones), by mapping', labelNames: ['mapping'], registers: [registry] }),
     snapshotRows: new Counter({ name: 'wooxy_cdc_snapshot_rows_read_total', help: 'Rows read by snapshots and resyncs of this process', labelNames: ['mapping', 'mode'], registers: [registry] }),
+    streaming: new Gauge({
+      name: 'wooxy_cdc_replication_streaming',
+      help: '1 while this process streams from the slot',
+      registers: [registry],
+      collect() {
+        this.set(streaming() ? 1 : 0);
+      },
+    }),
+    leader: new Gauge({ name: 'wooxy_cdc_leader', help: '1 while this instance holds the leader lock and works; 0 as a standby', registers: [registry] }),
+    leaderTransitions: new Counter({ name: 'wooxy_cdc_leader_transitions_total', help: 'Times this instance became leader (to) or stopped being one (from)', labelNames: ['direction'], registers: [registry] }),
+    retainedWalBytes: new Gauge({ name: 'wooxy_cdc_slot_retained_wal_bytes', help: "WAL the slot keeps on the server: pg_current_wal_lsn() − restart_lsn", registers: [registry] }),
+    walWarning: new Gauge({ name: 'wooxy_cdc_slot_retained_wal_warning', help: '1 while the retained WAL is above postgres.walWarnBytes', registers: [registry] }),
+    heartbeats: new Counter({ name: 'wooxy_cdc_heartbeats_total', help: 'Heartbeat messages written to the WAL so an idle slot still advances', labelNames: ['outcome'], registers: [registry] }),
+    deadLetterContacts: new Gauge({ name: 'wooxy_cdc_dead_letter_contacts', help: 'Contacts in the dead-letter table now, by mapping and error code', labelNames: ['mapping', 'code'], registers: [registry] }),
+    apiInFlight: new Gauge({
+      name: 'wooxy_cdc_api_requests_in_flight',
+      help: 'Wooxy calls running now (the vendor allows 10)',
+      registers: [registry],
+      collect() {
+        this.set(limiter?.inFlight ?? 0);
+      },
+    }),
+    apiQueued: new Gauge({
+      name: 'wooxy_cdc_api_requests_queued',
+      help: 'Wooxy calls waiting for a slot of the limiter',
+      registers: [registry],
+      collect() {
+        this.set(limiter?.pending ?? 0);
+      },
+    }),
+    /** Points the in-flight and queued gauges at the process's one Wooxy limiter. */
+    watchLimiter(view: LimiterView): void {
+      limiter = view;
+    },
+    /** What the streaming gauge reads at scrape time. */
+    watchStreaming(isStreaming: () => boolean): void {
+      streaming = isStreaming;
+    },
   };
   return m;
 }

@@ -2,13 +2,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
+/** What /readyz answers: 200 when ready, 503 otherwise, with the state as the body. */
+export interface ReadyState {
+  ready: boolean;
+  role: string;
+}
+
 export interface OpsServerOptions {
   host: string;
   port: number;
   metrics: Metrics;
   log: Logger;
-  /** Whether the process is ready (streaming as leader, or a healthy standby). */
-  ready: () => boolean;
+  /** Whether the process is ready (streaming as leader, or a healthy standby), and why. */
+  ready: () => ReadyState;
   routes?: Array<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> }>;
 }
 
@@ -21,7 +27,10 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<{ server: 
       ? route.handle(req, res)
       : (async () => {
           if (path === '/healthz') return send(res, 200, 'application/json', '{"status":"ok"}');
-          if (path === '/readyz') return opts.ready() ? send(res, 200, 'application/json', '{"ready":true}') : send(res, 503, 'application/json', '{"ready":false}');
+          if (path === '/readyz') {
+            const state = opts.ready();
+            return send(res, state.ready ? 200 : 503, 'application/json', JSON.stringify(state));
+          }
           if (path === '/metrics') return send(res, 200, opts.metrics.registry.contentType, await opts.metrics.registry.metrics());
           send(res, 404, 'application/json', '{"error":"not found"}');
         })();

@@ -51,6 +51,8 @@ export class ReplicationStream {
   private timer: NodeJS.Timeout | null = null;
   private failure: ((e: Error) => void) | null = null;
   private stopping = false;
+  /** Set by stop(): received messages are ignored while the last write drains. */
+  private closing = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private streaming = false;
@@ -76,6 +78,7 @@ export class ReplicationStream {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    this.closing = false;
     this.loop = this.run();
   }
 
@@ -86,6 +89,12 @@ export class ReplicationStream {
     this.wake?.();
     const service = this.service;
     if (service && this.failure !== null) {
+      // From here on messages are dropped (the slot resends them), so no write can be queued behind the last
+      // one: a write that committed after the service stopped could no longer be acknowledged, leaving the
+      // slot behind what is durable.
+      this.closing = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
       await this.scheduleWrite(true).catch(() => undefined);
     }
     await service?.stop().catch(() => undefined);
@@ -165,7 +174,7 @@ export class ReplicationStream {
   }
 
   private async onMessage(msg: Pgoutput.Message): Promise<void> {
-    if (this.failure === null) return; // torn down: the slot will resend
+    if (this.failure === null || this.closing) return; // torn down or closing: the slot will resend
     switch (msg.tag) {
       case 'begin': {
         const commitLsn = normalizeLsn(msg.commitLsn ?? ZERO_LSN);

@@ -1,0 +1,126 @@
+import pg from 'pg';
+import type { Config } from '../config/schema.js';
+import { lockHolder, type LockHolder } from '../ha/leader.js';
+
+/**
+ * What `wooxy-cdc status` reports, read straight from Postgres (the connector need not run): the slot, the
+ * leader, the outbox, unresolved requests, dead letters, snapshot progress and the latest error. Read-only;
+ * tables that do not exist (an unmigrated schema, no snapshot yet) are reported as such, never created.
+ */
+export interface Status {
+  slot: {
+    name: string;
+    exists: boolean;
+    active: boolean;
+    activePid: number | null;
+    confirmedFlushLsn: string | null;
+    restartLsn: string | null;
+    /** WAL not yet confirmed: pg_current_wal_lsn() − confirmed_flush_lsn. */
+    lagBytes: number | null;
+    /** WAL the server keeps for the slot: pg_current_wal_lsn() − restart_lsn. */
+    retainedWalBytes: number | null;
+    walStatus: string | null;
+    /** The last LSN durable in the outbox (replication_state). */
+    durableLsn: string | null;
+  };
+  /** The session holding the leader lock: an instance's application_name names its host and pid. */
+  leader: (Omit<LockHolder, 'backendStart'> & { backendStart: string | null }) | null;
+  schema: { name: string; migrated: boolean };
+  outbox: { pending: number; due: number; inflight: number; oldestPendingAgeSeconds: number | null };
+  requests: { unresolved: number; oldestUnresolvedAgeSeconds: number | null };
+  deadLetters: { count: number; byCode: Record<string, number>; byMapping: Record<string, number> };
+  /** Rows of snapshot_progress as stored, or null when the table does not exist. */
+  snapshot: Array<Record<string, unknown>> | null;
+  lastError: { source: 'outbox' | 'dead_letter'; mapping: string; key: string; message: string; at: string } | null;
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export async function readStatus(config: Config): Promise<Status> {
+  const { url, slot, schema, applicationName } = config.postgres;
+  const client = new pg.Client({ connectionString: url, application_name: `${applicationName} status`.slice(0, 63) });
+  await client.connect();
+  try {
+    const q = (name: string) => `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
+    const exists = async (name: string) =>
+      (await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [q(name)])).rows[0]?.ok === true;
+
+    const s = (
+      await client.query<{ active: boolean; active_pid: number | null; confirmed: string | null; restart: string | null; lag: string | null; retained: string | null; wal_status: string | null }>(
+        `SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained, wal_status
+         FROM pg_replication_slots WHERE slot_name = $1`,
+        [slot],
+      )
+    ).rows[0];
+    const holder = await lockHolder(client, slot);
+    const status: Status = {
+      slot: {
+        name: slot,
+        exists: s !== undefined,
+        active: s?.active ?? false,
+        activePid: s?.active_pid ?? null,
+        confirmedFlushLsn: s?.confirmed ?? null,
+        restartLsn: s?.restart ?? null,
+        lagBytes: num(s?.lag),
+        retainedWalBytes: num(s?.retained),
+        walStatus: s?.wal_status ?? null,
+        durableLsn: null,
+      },
+      leader: holder ? { ...holder, backendStart: holder.backendStart ? new Date(holder.backendStart).toISOString() : null } : null,
+      schema: { name: schema, migrated: await exists('outbox') },
+      outbox: { pending: 0, due: 0, inflight: 0, oldestPendingAgeSeconds: null },
+      requests: { unresolved: 0, oldestUnresolvedAgeSeconds: null },
+      deadLetters: { count: 0, byCode: {}, byMapping: {} },
+      snapshot: null,
+      lastError: null,
+    };
+    if (await exists('snapshot_progress')) {
+      const { rows } = await client.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(p) AS row FROM ${q('snapshot_progress')} p LIMIT 100`);
+      status.snapshot = rows.map((r) => r.row);
+    }
+    if (!status.schema.migrated) return status;
+
+    const repl = await client.query<{ lsn: string }>(`SELECT durable_lsn::text AS lsn FROM ${q('replication_state')} WHERE slot = $1`, [slot]);
+    status.slot.durableLsn = repl.rows[0]?.lsn ?? null;
+
+    const outbox = await client.query<{ state: string; n: number; due: number; oldest: number | null }>(
+      `SELECT state, count(*)::int AS n, count(*) FILTER (WHERE next_attempt_at <= now())::int AS due,
+              EXTRACT(EPOCH FROM now() - min(enqueued_at))::float8 AS oldest
+       FROM ${q('outbox')} GROUP BY state`,
+    );
+    for (const r of outbox.rows) {
+      if (r.state === 'pending') Object.assign(status.outbox, { pending: r.n, due: r.due, oldestPendingAgeSeconds: r.oldest });
+      else if (r.state === 'inflight') status.outbox.inflight = r.n;
+    }
+
+    const req = await client.query<{ n: number; oldest: number | null }>(
+      `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(sent_at))::float8 AS oldest FROM ${q('requests')} WHERE status = 'new'`,
+    );
+    status.requests = { unresolved: req.rows[0]?.n ?? 0, oldestUnresolvedAgeSeconds: req.rows[0]?.oldest ?? null };
+
+    const dead = await client.query<{ mapping: string; code: string; n: number }>(
+      `SELECT mapping, error_code AS code, count(*)::int AS n FROM ${q('dead_letters')} GROUP BY 1, 2`,
+    );
+    for (const r of dead.rows) {
+      status.deadLetters.count += r.n;
+      status.deadLetters.byCode[r.code] = (status.deadLetters.byCode[r.code] ?? 0) + r.n;
+      status.deadLetters.byMapping[r.mapping] = (status.deadLetters.byMapping[r.mapping] ?? 0) + r.n;
+    }
+
+    const last = await client.query<{ source: 'outbox' | 'dead_letter'; mapping: string; key: string; message: string; at: Date }>(
+      `(SELECT 'outbox' AS source, mapping, source_key AS key, last_error AS message, updated_at AS at
+          FROM ${q('outbox')} WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT 1)
+       UNION ALL
+       (SELECT 'dead_letter', mapping, source_key, error_code || ': ' || human_error, last_seen
+          FROM ${q('dead_letters')} ORDER BY last_seen DESC LIMIT 1)
+       ORDER BY at DESC LIMIT 1`,
+    );
+    const l = last.rows[0];
+    status.lastError = l ? { ...l, at: new Date(l.at).toISOString() } : null;
+    return status;
+  } finally {
+    await client.end();
+  }
+}

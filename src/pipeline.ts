@@ -1,0 +1,174 @@
+import type { Config } from './config/schema.js';
+import type { DbHandle } from './db/index.js';
+import { Sender } from './delivery/sender.js';
+import type { Mapper } from './mapping/mapper.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import { SnapshotWriter } from './outbox/snapshot-writer.js';
+import { OutboxWriter } from './outbox/writer.js';
+import { SnapshotService } from './snapshot/service.js';
+import type { ApplyOptions } from './reconcile/apply.js';
+import { Poller } from './reconcile/poller.js';
+import { Heartbeat } from './source/heartbeat.js';
+import { SlotMonitor } from './source/monitor.js';
+import { prepareSource } from './source/setup.js';
+import { ReplicationStream } from './source/stream.js';
+import type { WooxyClient } from './wooxy/client.js';
+
+export interface PipelineOptions {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  handle: DbHandle;
+  mappers: readonly Mapper[];
+  client: WooxyClient;
+  /** Calls in flight at once (the limiter's effective concurrency). */
+  concurrency: number;
+  applyOptions: ApplyOptions;
+  webHookUri?: string;
+  /** Capture only: no delivery or reconciliation. */
+  captureOnly?: boolean;
+}
+
+/** Resolves with true when `p` settles within `ms`, false otherwise (p keeps running). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The work only the leader does: replication stream → outbox, delivery, reconciliation, and beside them the
+ * slot monitor and the heartbeat. One instance per term of leadership; a new term builds a new pipeline.
+ */
+export class Pipeline {
+  private stream: ReplicationStream | null = null;
+  private monitor: SlotMonitor | null = null;
+  private heartbeat: Heartbeat | null = null;
+  private sender: Sender | null = null;
+  private poller: Poller | null = null;
+  private snapshots: SnapshotService | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly opts: PipelineOptions) {}
+
+  /** The background snapshots of this term (null when snapshot.onStart is false). */
+  get snapshot(): SnapshotService | null {
+    return this.snapshots;
+  }
+
+  get replication(): ReplicationStream | null {
+    return this.stream;
+  }
+
+  get isStreaming(): boolean {
+    return this.stream?.isStreaming ?? false;
+  }
+
+  /** Delivery looks for work now (after a webhook resolved a request, or an operator re-queued dead letters). */
+  kick(): void {
+    this.sender?.kick();
+  }
+
+  async start(): Promise<void> {
+    const { config, log, metrics, handle, mappers } = this.opts;
+    const pg = config.postgres;
+    const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
+    if (this.stopping) return;
+    const byName = new Map(mappers.map((m) => [m.name, m]));
+    this.stream = new ReplicationStream({
+      url: pg.url,
+      slot: pg.slot,
+      publication: pg.publication,
+      applicationName: pg.applicationName,
+      mappers,
+      baseline,
+      sink: new OutboxWriter(handle.db, pg.schema, byName, pg.slot),
+      log: log.child({ stage: 'source', slot: pg.slot }),
+      metrics,
+      flushChanges: config.capture.flushChanges,
+      flushIntervalMs: config.capture.flushIntervalMs,
+    });
+    this.stream.start();
+    this.monitor = new SlotMonitor({
+      handle,
+      slot: pg.slot,
+      metrics,
+      log: log.child({ stage: 'monitor' }),
+      intervalMs: pg.monitorIntervalMs,
+      walWarnBytes: pg.walWarnBytes,
+    });
+    this.monitor.start();
+    this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
+    this.heartbeat.start();
+    if (config.snapshot.onStart) {
+      // After prepareSource: the slot exists before the first chunk is read, so no change falls between them.
+      this.snapshots = new SnapshotService({
+        handle,
+        mappers,
+        writer: new SnapshotWriter(handle.db, pg.schema, byName),
+        chunkSize: config.snapshot.chunkSize,
+        progressIntervalMs: config.snapshot.progressIntervalMs,
+        log: log.child({ stage: 'snapshot' }),
+        metrics,
+        stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
+      });
+      this.snapshots.start();
+    }
+    if (this.opts.captureOnly) return;
+
+    const { delivery, reconcile } = config;
+    this.sender = new Sender({
+      handle,
+      slot: pg.slot,
+      client: this.opts.client,
+      mappers: byName,
+      log: log.child({ stage: 'delivery' }),
+      metrics,
+      batchSize: delivery.batchSize,
+      concurrency: this.opts.concurrency,
+      idleIntervalMs: delivery.idleIntervalMs,
+      pauseRetryMs: delivery.pauseRetryMs,
+      webHookUri: this.opts.webHookUri,
+    });
+    this.poller = new Poller({
+      ...this.opts.applyOptions,
+      client: this.opts.client,
+      pollIntervalMs: reconcile.pollIntervalMs,
+      warnAfterMs: reconcile.warnAfterHours * 3_600_000,
+      onRequeued: () => this.sender?.kick(),
+    });
+    this.sender.start();
+    this.poller.start();
+  }
+
+  /**
+   * Upstream first: stop reading, make what was received durable and acknowledge it; then let the calls in
+   * flight be recorded, for at most delivery.drainTimeoutMs. A call abandoned after that stays pending with
+   * the identifiers it may have created (maybe_ids) and is sent again by the next leader. Idempotent, and
+   * safe after a partial start.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log, config } = this.opts;
+      this.monitor?.stop();
+      await this.heartbeat?.stop();
+      await this.snapshots?.stop();
+      await this.stream?.stop();
+      const drained = await within(Promise.all([this.sender?.stop(), this.poller?.stop()]), config.delivery.drainTimeoutMs);
+      if (!drained) {
+        log.warn(
+          { drainTimeoutMs: config.delivery.drainTimeoutMs },
+          'calls still in flight after the drain timeout: abandoned; their contacts stay pending and are sent again',
+        );
+      }
+    })();
+    return this.stopping;
+  }
+}

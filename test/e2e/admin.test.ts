@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Status } from '../../src/admin/status.js';
+import type { DeadLetter } from '../../src/admin/dead-letters.js';
+import { parseConfig } from '../../src/config/loader.js';
+import type { Connector } from '../../src/connector.js';
+import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { runCli, writeConfig } from '../helpers/child.js';
+import { testConnector, USERS_DDL } from '../helpers/connector.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The operator's commands against a running connector: `status` (terminal and --json) and `dead-letters`
+ * list, retry and discard. The story: the mapping sends a list variable that does not exist on the Wooxy list
+ * yet, so Wooxy rejects those contacts (dead letters); the variable is created, the operator retries them,
+ * and they arrive. One row is invalid at the source and is discarded.
+ */
+describe('status and dead-letters commands', () => {
+  let tdb: TestDatabase;
+  let emulator: Emulator;
+  let connector: Connector;
+  let configFile: string;
+  const env = { WOOXY_ACCESS_TOKEN: 'tok' };
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase('admin');
+    await tdb.query(USERS_DDL);
+    emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: 'crm' }], processing: { delayMs: 20 } });
+    const raw = {
+      postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication },
+      wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url },
+      capture: { flushIntervalMs: 20 },
+      delivery: { idleIntervalMs: 20 },
+      reconcile: { pollIntervalMs: 100 },
+      http: { port: 0 },
+      log: { level: 'silent' },
+      mappings: [{ table: 'public.users', contactListId: 'crm', fields: { userId: 'id', email: 'email', phoneNumber: 'phone' }, variables: { plan: 'plan' } }],
+    };
+    configFile = writeConfig(raw);
+    connector = testConnector(parseConfig(raw, env));
+    await connector.start();
+    await waitFor(() => connector.replication?.isStreaming, { message: 'streaming' });
+    await tdb.query(`INSERT INTO users (id, email, plan) SELECT g, 'p' || g || '@example.com', 'pro' FROM generate_series(1, 5) g`);
+    await tdb.query(`INSERT INTO users (id, email, phone) VALUES (99, 'bad-phone@example.com', '555-0100')`);
+    await waitFor(async () => (await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]?.n === 6, {
+      message: 'five contacts rejected by Wooxy, one invalid row',
+    });
+  });
+  afterAll(async () => {
+    await connector.stop();
+    await emulator.close();
+    await tdb.drop();
+  });
+
+  it('status reports slot, leader, outbox, requests, dead letters, snapshot and the last error', async () => {
+    await tdb.query('CREATE TABLE wooxy_cdc.snapshot_progress (mapping text PRIMARY KEY, rows_done bigint, done boolean)');
+    await tdb.query(`INSERT INTO wooxy_cdc.snapshot_progress VALUES ('users', 1234, false)`);
+    const [json, text] = await Promise.all([runCli(['status', '--config', configFile, '--json'], env), runCli(['status', '--config', configFile], env)]);
+    expect(json.code, json.stderr).toBe(0);
+    const status = JSON.parse(json.stdout) as Status;
+    expect(status.slot).toMatchObject({ name: tdb.slot, exists: true, active: true, durableLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+    expect(status.slot.lagBytes).toBeGreaterThanOrEqual(0);
+    expect(status.slot.retainedWalBytes).toBeGreaterThan(0);
+    expect(status.leader).toMatchObject({ pid: expect.any(Number), applicationName: expect.stringMatching(new RegExp(`^wooxy-cdc .* pid ${process.pid}$`)) });
+    expect(status.schema).toEqual({ name: 'wooxy_cdc', migrated: true });
+    expect(status.outbox).toMatchObject({ pending: 0, inflight: 0 });
+    expect(status.requests).toMatchObject({ unresolved: 0 });
+    expect(status.deadLetters).toEqual({ count: 6, byCode: { WOOXY_VALIDATION: 5, ROW_INVALID: 1 }, byMapping: { users: 6 } });
+    expect(status.snapshot).toEqual([{ mapping: 'users', rows_done: 1234, done: false }]);
+    expect(status.lastError).toMatchObject({ source: 'dead_letter', mapping: 'users', message: expect.stringMatching(/^(WOOXY_VALIDATION|ROW_INVALID): /) });
+
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^Slot +${tdb.slot}: active`, 'm'));
+    expect(text.stdout).toMatch(/^Leader +wooxy-cdc .* backend pid \d+/m);
+    expect(text.stdout).toMatch(/^Dead letters +6 \((WOOXY_VALIDATION 5, ROW_INVALID 1|ROW_INVALID 1, WOOXY_VALIDATION 5)\)/m);
+    expect(text.stdout).toMatch(/^Snapshot +.*mapping=users/m);
+    expect(text.stdout).toMatch(/^Snapshot +.*rows_done=1234/m);
+  });
+
+  it('dead-letters list, retry and discard', async () => {
+    const [list, unscoped] = await Promise.all([
+      runCli(['dead-letters', 'list', '--config', configFile, '--json'], env),
+      runCli(['dead-letters', 'retry', '--config', configFile], env),
+    ]);
+    expect(list.code, list.stderr).toBe(0);
+    const dead = JSON.parse(list.stdout) as DeadLetter[];
+    expect(dead).toHaveLength(6);
+    expect(dead.find((d) => d.key === '3')).toMatchObject({ mapping: 'users', op: 'add', code: 'WOOXY_VALIDATION', message: expect.stringContaining('Variable plan not found in list') });
+    expect(dead.find((d) => d.key === '99')).toMatchObject({ code: 'ROW_INVALID', message: expect.stringContaining('555-0100') });
+
+    // retry and discard refuse to act on every dead letter unless told so.
+    expect(unscoped.code).toBe(2);
+    expect(unscoped.stderr).toMatch(/--all/);
+
+    // The variable now exists on the list: the rejected contacts can go.
+    emulator.defineList({ id: 'crm', variables: [{ name: 'plan', type: 'string' }] });
+    const retry = await runCli(['dead-letters', 'retry', '--config', configFile, '--code', 'WOOXY_VALIDATION'], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/^retried 5 dead letter\(s\): 5 contact\(s\) queued$/m);
+    await waitFor(() => emulator.contacts('crm')?.length === 5, { message: 'retried contacts delivered' });
+    expect(emulator.contacts('crm')?.find((c) => c.userId === '3')).toMatchObject({ email: 'p3@example.com', variables: { plan: 'pro' } });
+
+    const discard = await runCli(['dead-letters', 'discard', '--config', configFile, '--key', '99'], env);
+    expect(discard.stdout).toMatch(/^discarded 1 dead letter\(s\)$/m);
+    const text = await runCli(['dead-letters', 'list', '--config', configFile], env);
+    expect(text.stdout).toBe('no dead letters\n');
+    expect(emulator.contacts('crm')).toHaveLength(5);
+  });
+});

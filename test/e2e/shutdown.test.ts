@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { startConnectorProcess, waitStreaming, writeConfig } from '../helpers/child.js';
+import { USERS_DDL } from '../helpers/connector.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * A graceful stop in the middle of a workload: rows keep arriving and calls are in flight when SIGTERM comes.
+ * The process must exit 0, and whatever it recorded as durable must be acknowledged to the slot — a slot
+ * behind the durable LSN means a graceful stop left work to be replayed (and WAL pinned) for nothing.
+ */
+describe('SIGTERM during a workload', () => {
+  let tdb: TestDatabase;
+  let emulator: Emulator;
+  beforeAll(async () => {
+    tdb = await createTestDatabase('sigterm');
+    await tdb.query(USERS_DDL);
+    emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: 'l' }], processing: { delayMs: 50 } });
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await tdb.drop();
+  });
+
+  it('drains, acknowledges everything durable, and exits 0', async () => {
+    const configFile = writeConfig({
+      postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication },
+      wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url },
+      capture: { flushIntervalMs: 20 },
+      delivery: { idleIntervalMs: 20 },
+      reconcile: { pollIntervalMs: 100 },
+      http: { port: 0 },
+      mappings: [{ table: 'public.users', contactListId: 'l', fields: { userId: 'id', email: 'email', firstName: 'first_name' } }],
+    });
+    const child = startConnectorProcess(configFile, { WOOXY_ACCESS_TOKEN: 'tok' });
+    await waitStreaming(child, tdb.query, tdb.slot);
+
+    // A steady stream of small transactions, still running while the connector stops.
+    let writing = true;
+    let next = 1;
+    const workload = (async () => {
+      while (writing) {
+        const ids = Array.from({ length: 20 }, () => next++);
+        await tdb.query(`INSERT INTO users (id, email, first_name) SELECT g, 'u' || g || '@example.com', 'n' || g FROM unnest($1::int[]) g`, [ids]);
+        await tdb.query(`UPDATE users SET first_name = first_name || '+' WHERE id = $1`, [ids[0]]);
+      }
+    })();
+    await waitFor(async () => (emulator.contacts('l')?.length ?? 0) >= 100, { timeoutMs: 30_000, message: 'delivery under way' });
+
+    child.proc.kill('SIGTERM');
+    const exit = await child.exited;
+    writing = false;
+    await workload;
+    expect(exit, child.output()).toEqual({ code: 0, signal: null });
+    expect(child.output()).toMatch(/"msg":"stopped"/);
+
+    // The walsender has let the slot go once its session ended; then its position is final.
+    await waitFor(async () => (await tdb.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [tdb.slot])).rows[0]?.active === false, {
+      message: 'slot released',
+    });
+    const { rows } = await tdb.query<{ confirmed: string; durable: string; ok: boolean }>(
+      `SELECT s.confirmed_flush_lsn::text AS confirmed, r.durable_lsn::text AS durable, s.confirmed_flush_lsn >= r.durable_lsn AS ok
+       FROM pg_replication_slots s JOIN wooxy_cdc.replication_state r ON r.slot = s.slot_name WHERE s.slot_name = $1`,
+      [tdb.slot],
+    );
+    expect(rows[0]?.durable).not.toBe('0/0');
+    expect(rows[0], `confirmed ${rows[0]?.confirmed} vs durable ${rows[0]?.durable}`).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse } from 'yaml';
+import { parseConfigText } from '../../src/config/loader.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+
+/**
+ * The operating documents cannot drift from the code: the README's metrics table and the Grafana dashboard
+ * name only metrics the process registers (and the README all of them), and the Kubernetes example's
+ * configuration is valid and gets every ${VAR} it reads from its Secret.
+ */
+const registered = () =>
+  createMetrics()
+    .registry.getMetricsAsArray()
+    .map((m) => m.name)
+    .filter((n) => !n.startsWith('wooxy_cdc_process_'))
+    .sort();
+
+describe('operating documents', () => {
+  it('the README lists every metric the process registers, and no other', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('### Metrics'), readme.indexOf('### Runbook'));
+    const listed = [...section.matchAll(/^\| `(wooxy_cdc_[a-z_]+)` \|/gm)].map((m) => m[1]!).sort();
+    expect(listed).toEqual(registered());
+  });
+
+  it('the Grafana dashboard queries only registered metrics', () => {
+    const dashboard = JSON.parse(readFileSync('deploy/grafana/wooxy-cdc-dashboard.json', 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/wooxy_cdc_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')))));
+    const known = new Set(registered());
+    expect([...used].filter((n) => !known.has(n))).toEqual([]);
+    expect(used.size).toBeGreaterThan(15);
+  });
+
+  it('the Kubernetes example: a valid configuration, every ${VAR} from the Secret, probes on the server port', () => {
+    const configMap = parse(readFileSync('deploy/kubernetes/configmap.yaml', 'utf8')) as { data: Record<string, string> };
+    const secret = parse(readFileSync('deploy/kubernetes/secret.example.yaml', 'utf8')) as { stringData: Record<string, string> };
+    const yaml = configMap.data['wooxy-cdc.yaml']!;
+    const referenced = [...yaml.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]).sort();
+    expect(referenced).toEqual(Object.keys(secret.stringData).sort());
+    const config = parseConfigText(yaml, secret.stringData, 'configmap.yaml');
+    expect(config.webhook.secret).toBeDefined();
+
+    interface Probe {
+      httpGet: { path: string };
+    }
+    interface Deployment {
+      spec: {
+        replicas: number;
+        template: {
+          spec: {
+            terminationGracePeriodSeconds: number;
+            containers: Array<{ args: string[]; ports: Array<{ containerPort: number }>; livenessProbe: Probe; readinessProbe: Probe; volumeMounts: Array<{ mountPath: string }> }>;
+          };
+        };
+      };
+    }
+    const [deployment] = parseAllDocuments(readFileSync('deploy/kubernetes/deployment.yaml', 'utf8')).map((d) => d.toJS() as Deployment);
+    expect(deployment?.spec.replicas).toBe(2);
+    const container = deployment!.spec.template.spec.containers[0]!;
+    expect(container.ports[0]?.containerPort).toBe(config.http.port);
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.args).toEqual(['run', '--config', '/config/wooxy-cdc.yaml']);
+    expect(container.volumeMounts[0]?.mountPath).toBe('/config');
+    expect(deployment!.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.delivery.drainTimeoutMs);
+  });
+});
