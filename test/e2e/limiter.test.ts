@@ -11,7 +11,8 @@ import { LIST_ID, TOKEN, post, startEmulator } from '../helpers/emulator.js';
 
 let emulator: Emulator;
 beforeAll(async () => {
-  emulator = await startEmulator({ processing: { auto: false }, faults: { latencyMs: 8, latencyJitterMs: 4 } });
+  // 50 ms per call: long enough that ten calls overlap even on a loaded machine, short enough to stay fast.
+  emulator = await startEmulator({ processing: { auto: false }, faults: { latencyMs: 50, latencyJitterMs: 10 } });
 });
 afterAll(() => emulator.close());
 beforeEach(() => emulator.reset());

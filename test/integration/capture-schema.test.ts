@@ -24,6 +24,7 @@ describe('capture: filters, schema changes and prerequisites', () => {
     tdb.slot = uniqueName('slot');
     tdb.publication = uniqueName('pub');
     const config = testConfig(tdb, {
+      snapshot: { onStart: false },
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc' },
       mappings: [
         {
@@ -61,6 +62,7 @@ describe('capture: filters, schema changes and prerequisites', () => {
     tdb.publication = uniqueName('pub');
     await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
     const config = testConfig(tdb, {
+      snapshot: { onStart: false },
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc' },
       mappings: [
         { table: 'users', contactListId: 'l', fields: { userId: 'id', email: 'email', lastName: 'last_name' } },
@@ -86,6 +88,7 @@ describe('capture: filters, schema changes and prerequisites', () => {
 
   it('names every table and column the configuration gets wrong, by path, in one error', async () => {
     const config = testConfig(tdb, {
+      snapshot: { onStart: false },
       mappings: [
         { table: 'users', contactListId: 'l', fields: { userId: 'id', email: 'mail_address' } },
         { table: 'public.nope', contactListId: 'l', fields: { email: 'email' } },
