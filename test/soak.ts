@@ -21,7 +21,11 @@ const total = { scenarios: 0, converged: 0, kills: 0, pgRestarts: 0, faultsInjec
 const failures: number[] = [];
 try {
   for (const [i, s] of scenarios.entries()) {
-    const r = await runScenario(s, cluster, (line) => process.stdout.write(`${line}\n`));
+    const r = await runScenario(s, cluster, (line) => process.stdout.write(`${line}\n`)).catch((e: unknown) => {
+      // A failure of the harness itself (not a divergence) is reported and counted, and the soak goes on.
+      process.stdout.write(`scenario ${i + 1}: harness error: ${e instanceof Error ? e.message : String(e)}\n`);
+      return { converged: false, diff: ['harness error'], kills: 0, pgRestarts: 0, faultsInjected: 0, requests: 0, contactsExisted: 0, deadLetters: 0, peakConcurrency: 0, ms: 0 };
+    });
     total.scenarios++;
     total.converged += r.converged ? 1 : 0;
     total.kills += r.kills;

@@ -173,12 +173,17 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   await admin.query(`CREATE DATABASE ${dbName}`);
   await admin.end();
   const url = cluster.url(dbName);
-  const connect = async () => {
-    const c = new pg.Client(url);
-    await c.connect();
-    c.on('error', () => undefined); // a Postgres restart ends it; the scenario reconnects
-    return c;
-  };
+  const connect = () =>
+    // Right after a restart the server may refuse a moment longer than pg_ctl waited: retry until it answers.
+    waitFor(
+      async () => {
+        const c = new pg.Client(url);
+        c.on('error', () => undefined); // a Postgres restart ends it; the scenario reconnects
+        await c.connect();
+        return c;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, message: 'Postgres accepting connections' },
+    );
   let db = await connect();
   await db.query(`CREATE TABLE users (
     id bigint PRIMARY KEY, email text UNIQUE DEFERRABLE INITIALLY DEFERRED, phone text UNIQUE DEFERRABLE INITIALLY DEFERRED,
