@@ -11,6 +11,7 @@ import type { SnapshotService } from './snapshot/service.js';
 import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
 import { createWebhookHandler, WEBHOOK_PATH } from './reconcile/webhook.js';
 import type { ReplicationStream } from './source/stream.js';
+import { sleep } from './wooxy/backoff.js';
 import { WooxyClient } from './wooxy/client.js';
 import { createLimiter, type WooxyLimiter } from './wooxy/limiter.js';
 import { validateContact } from './wooxy/validate.js';
@@ -48,6 +49,8 @@ export class Connector {
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private tearingDown: Promise<void> | null = null;
+  /** Aborted when a term of leadership ends: cuts retry backoffs short (see the client's sleep). */
+  private term = new AbortController();
 
   constructor(private readonly opts: ConnectorOptions) {
     this.metrics = opts.metrics ?? createMetrics();
@@ -63,6 +66,10 @@ export class Connector {
       timeoutMs: w.timeoutMs,
       retry: { maxAttempts: w.maxRetries + 1 },
       logger: opts.log,
+      // A call waiting to retry when leadership ends (or the process stops) gives up at once instead of
+      // holding the drain for up to a minute of backoff: delivery keeps its contacts pending, and they are
+      // sent again. (The sender passes no signal of its own; the client's sleep is the one place to cut.)
+      sleep: (ms, signal) => sleep(ms, signal ? AbortSignal.any([signal, this.term.signal]) : this.term.signal),
     });
   }
 
@@ -149,6 +156,7 @@ export class Connector {
       log: log.child({ stage: 'election' }),
       metrics: this.metrics,
       onElected: async () => {
+        this.term = new AbortController();
         this.pipeline = new Pipeline({
           config,
           log,
@@ -166,6 +174,7 @@ export class Connector {
       },
       onDeposed: async (reason) => {
         log.info({ reason }, 'stopping the pipeline');
+        this.term.abort(new Error('wooxy-cdc is stopping this pipeline: the retry was abandoned; the contacts stay pending'));
         await this.pipeline?.stop();
         this.pipeline = null;
       },

@@ -101,6 +101,43 @@ export class ReplicationStream {
     this.failure?.(new Error('stopping'));
     await this.loop;
     this.loop = null;
+    await this.catchUpSlot().catch((e: unknown) => this.opts.log.warn({ err: e, slot: this.opts.slot }, 'could not move the slot to the durable LSN; it resends from its position'));
+  }
+
+  /**
+   * After the stream closed, moves the slot up to what is durable here if it is behind: pg destroys the
+   * socket of a connection whose query (START_REPLICATION) still runs, and unread WAL in the receive buffer
+   * makes the kernel reset the connection, so the last acknowledgement can be lost; a stop while
+   * reconnecting, or a connection that failed after its last write, leaves the same gap. Everything up to
+   * the durable LSN is in the outbox, so advancing the slot there is what acknowledging it would have done.
+   * Waits (≤ 5 s) for this process's walsender to let the slot go; never touches a slot another one uses.
+   */
+  private async catchUpSlot(): Promise<void> {
+    const durable = normalizeLsn(await this.opts.sink.durableLsn());
+    if (durable === ZERO_LSN) return;
+    const client = new pg.Client({ connectionString: this.opts.url, application_name: this.opts.applicationName });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const { rows } = await client.query<{ active: boolean; behind: boolean; confirmed: string | null }>(
+          'SELECT active, confirmed_flush_lsn < $2::pg_lsn AS behind, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1',
+          [this.opts.slot, durable],
+        );
+        const slot = rows[0];
+        if (!slot?.behind) return;
+        if (!slot.active) {
+          await client.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.opts.slot, durable]);
+          this.opts.log.info({ slot: this.opts.slot, from: slot.confirmed, to: durable }, 'slot advanced to the durable LSN after the stream closed');
+          return;
+        }
+        if (Date.now() > deadline) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   private async run(): Promise<void> {
@@ -148,6 +185,8 @@ export class ReplicationStream {
     service.on('start', () => {
       this.streaming = true;
       this.connectedAt = Date.now();
+      // What an earlier connection made durable but could not acknowledge (it failed after the write).
+      if (this.durable !== ZERO_LSN) void service.acknowledge(this.durable).catch(() => undefined);
       this.opts.log.info({ slot: this.opts.slot, lsn: this.durable }, 'streaming from the replication slot');
     });
     const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.opts.publication], messages: true });
