@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { failpoint } from '../failpoints.js';
 import type { Mapper, Row } from '../mapping/mapper.js';

@@ -54,7 +54,7 @@ describe('status and dead-letters commands', () => {
 
   it('status reports slot, leader, outbox, requests, dead letters, snapshot and the last error', async () => {
     // The snapshot on start has run by now (a few rows); its progress row is what status reports.
-    await waitFor(async () => (await tdb.query(`SELECT finished_at FROM wooxy_cdc.snapshot_progress WHERE mapping = 'users'`)).rows[0]?.finished_at);
+    await waitFor(async () => (await tdb.query(`SELECT finished_at FROM wooxy_cdc.snapshot_progress WHERE mapping = 'users'`)).rows[0]?.finished_at as unknown);
     const [json, text] = await Promise.all([runCli(['status', '--config', configFile, '--json'], env), runCli(['status', '--config', configFile], env)]);
     expect(json.code, json.stderr).toBe(0);
     const status = JSON.parse(json.stdout) as Status;
