@@ -24,17 +24,8 @@ const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Hamilton', 'Turing', 'Liskov', 
 const LANGUAGES = ['en', 'en', 'de', 'fr', 'es', 'et'];
 const PLANS = ['free', 'free', 'free', 'pro', 'team'];
 
-/** A small seeded generator (mulberry32), so every run of the demo is the same story. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The emulator's seeded generator (mulberry32), so every run of the demo is the same story. */
+export { seededRandom as random } from '../emulator/clock.js';
 
 export interface UserRow {
   id: number;
