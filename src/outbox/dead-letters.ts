@@ -10,9 +10,14 @@ export interface InvalidRow {
   message: string;
 }
 
-/** Dead-letters rows the vendor's rules reject (ROW_INVALID), one statement for the lot. */
-export async function recordInvalidRows(trx: Transaction<Database>, schema: string, dead: readonly InvalidRow[]): Promise<void> {
-  if (dead.length === 0) return;
+/**
+ * Dead-letters rows the vendor's rules reject (ROW_INVALID), one statement for the lot. A contact changed
+ * twice in one batch appears once, with its latest row: ON CONFLICT cannot touch a row twice in a statement,
+ * and that error would fail the whole batch, again on every replay.
+ */
+export async function recordInvalidRows(trx: Transaction<Database>, schema: string, rows: readonly InvalidRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const dead = [...new Map(rows.map((d) => [`${d.mapping}\u0000${d.key}`, d])).values()];
   const t = sql.id(schema, 'dead_letters');
   await sql`
     INSERT INTO ${t} (mapping, source_key, op, payload, error_code, human_error)

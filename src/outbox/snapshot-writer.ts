@@ -22,7 +22,7 @@ export interface SnapshotWriteOutcome {
   applied: number;
   /** Rows older than a version the stream had already applied, or gone from the source: left alone. */
   skipped: number;
-  /** Contacts given a pending outbox entry. */
+  /** Contacts given a pending outbox entry (with `force`: the chunk's contacts that have one now). */
   enqueued: number;
   deadLettered: number;
 }
@@ -74,7 +74,7 @@ export class SnapshotWriter {
         const dead = applied.invalid.map((k) => invalid.get(k)!).filter(Boolean);
         await recordInvalidRows(trx, this.schema, dead);
         outcome.deadLettered = dead.length;
-        if (options.force) outcome.enqueued += await this.force(trx, chunk, records.map((r) => r.k));
+        if (options.force) outcome.enqueued = await this.force(trx, chunk, records.map((r) => r.k));
       }
       await options.inTransaction?.(trx);
       // Delivery sends an entry only once the stream's durable LSN has passed the entry's LSN (here: the
@@ -160,7 +160,7 @@ export class SnapshotWriter {
     const ids = (col: string) =>
       sql`NULLIF(jsonb_strip_nulls(jsonb_build_object('userId', NULLIF(${sql.ref(col)}->>'userId', ''), 'email', NULLIF(${sql.ref(col)}->>'email', ''),
         'phoneNumber', NULLIF(${sql.ref(col)}->>'phoneNumber', ''))), '{}'::jsonb)`;
-    const r = await sql<{ n: number }>`
+    await sql`
       WITH cur AS (
         SELECT s.source_key, s.desired, s.synced, s.lsn FROM ${state} s
         WHERE s.mapping = ${m} AND s.source_key = ANY(${keys}::text[]) AND (s.desired IS NOT NULL OR s.synced IS NOT NULL)
@@ -177,9 +177,11 @@ export class SnapshotWriter {
           SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, op_hint = COALESCE(o.op_hint, EXCLUDED.op_hint),
               maybe_ids = CASE WHEN EXCLUDED.maybe_ids IS NULL THEN o.maybe_ids ELSE COALESCE(o.maybe_ids, '{}'::jsonb) || EXCLUDED.maybe_ids END,
               attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
-        RETURNING 1
       )
-      SELECT count(*)::int AS n FROM forced`.execute(trx);
-    return r.rows[0]?.n ?? 0;
+      SELECT 1`.execute(trx);
+    // Counted apart: a contact both changed and forced is one entry, not two.
+    const q = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM ${outbox} WHERE mapping = ${m} AND state = 'pending' AND source_key = ANY(${keys}::text[])`.execute(trx);
+    return q.rows[0]?.n ?? 0;
   }
 }

@@ -130,8 +130,10 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
       log.info({ mapping: mapper.name, rowsTotal, where: mode.kind === 'resync' ? (mode.where ?? null) : null }, `resync of ${mapper.name} started`);
     }
     const report = () => ({ mapping: mapper.name, mode: mode.kind, rowsDone, rowsTotal, runRows: outcome.rows, elapsedMs: Date.now() - started });
-    opts.metrics?.snapshotRowsTotal.set({ mapping: mapper.name }, rowsTotal ?? 0);
-    opts.metrics?.snapshotRowsDone.set({ mapping: mapper.name }, rowsDone);
+    // The gauges follow snapshots; a resync is counted in snapshotRows only.
+    const gauges = lock ? opts.metrics : undefined;
+    gauges?.snapshotRowsTotal.set({ mapping: mapper.name }, rowsTotal ?? 0);
+    gauges?.snapshotRowsDone.set({ mapping: mapper.name }, rowsDone);
 
     for (;;) {
       if (opts.signal?.aborted) break;
@@ -158,7 +160,7 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
         if (rowsTotal !== null && rowsDone > rowsTotal) rowsTotal = rowsDone;
         cursor = chunk.lastKey;
         opts.metrics?.snapshotRows.inc({ mapping: mapper.name, mode: mode.kind }, chunk.rows.length);
-        opts.metrics?.snapshotRowsDone.set({ mapping: mapper.name }, rowsDone);
+        gauges?.snapshotRowsDone.set({ mapping: mapper.name }, rowsDone);
         opts.progress?.update(report());
       }
       if (last) {
@@ -168,7 +170,7 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
     }
     if (outcome.finished) {
       rowsTotal = rowsDone;
-      opts.metrics?.snapshotRowsTotal.set({ mapping: mapper.name }, rowsTotal);
+      gauges?.snapshotRowsTotal.set({ mapping: mapper.name }, rowsTotal);
       opts.progress?.done(report());
     }
     outcome.seconds = (Date.now() - started) / 1000;
@@ -179,8 +181,8 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
     return outcome;
   } finally {
     if (lock) {
-      await lock.query('SELECT pg_advisory_unlock(hashtext($1), $2)', [`${handle.schema}/${mapper.name}`, SNAPSHOT_LOCK]).catch(() => undefined);
-      lock.release();
+      // Destroyed, not returned to the pool: a session lock must not outlive the run on an idle connection.
+      lock.release(true);
     }
   }
 }

@@ -178,7 +178,7 @@ export class ReplicationStream {
     const failed = new Promise<never>((_, reject) => {
       this.failure = reject;
     });
-    service.on('error', (e: Error) => this.failure?.(e));
+    service.on('error', (e: Error) => this.fail(e));
     service.on('data', (_lsn: string, msg: Pgoutput.Message) => this.onMessage(msg));
     service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
       if (shouldRespond) void service.acknowledge(this.durable).catch(() => undefined);
@@ -209,8 +209,15 @@ export class ReplicationStream {
     }
   }
 
+  /**
+   * Tears the connection down. `failure` is cleared first, synchronously: a write already queued behind the
+   * one that failed must not run, or it would record as durable (and acknowledge) an LSN past the changes
+   * the failed write dropped. Messages still queued in the library are ignored; the slot resends them all.
+   */
   private fail(e: unknown): void {
-    this.failure?.(e instanceof Error ? e : new Error(String(e)));
+    const failure = this.failure;
+    this.failure = null;
+    failure?.(e instanceof Error ? e : new Error(String(e)));
   }
 
   private async onMessage(msg: Pgoutput.Message): Promise<void> {

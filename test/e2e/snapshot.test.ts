@@ -56,7 +56,10 @@ describe('a snapshot killed halfway', () => {
 
     const second = startConnectorProcess(configFile, env);
     running = second;
-    await waitFor(async () => (await progress())?.finished_at, { timeoutMs: 60_000, message: `snapshot finished\n${second.output()}` });
+    await waitFor(async () => (await progress())?.finished_at, { timeoutMs: 60_000, message: 'snapshot finished' }).catch((e: Error) => {
+      throw new Error(`${e.message}\n${second.output()}`);
+    });
+    await waitFor(() => /snapshot of users finished/.test(second.output()), { message: 'the run logged its end' });
     const done = (await progress())!;
     // The same run of the snapshot (not restarted), continued after key 3000: seven more chunks were read.
     expect(done).toMatchObject({ rows_done: '10000', chunks_done: 10 });

@@ -45,7 +45,7 @@ describe('snapshot of existing rows under concurrent writes', () => {
 
   it(`converges: ${ROWS.toLocaleString('en')} rows, updates, deletes and inserts during the snapshot`, async () => {
     const config = testConfig(tdb, {
-      snapshot: { chunkSize: 2_000 },
+      snapshot: { onStart: true, chunkSize: 2_000 },
       mappings: [
         {
           table: 'public.users',
@@ -75,6 +75,7 @@ describe('snapshot of existing rows under concurrent writes', () => {
         const client = await writers.connect();
         try {
           await client.query('BEGIN');
+          await client.query(`SET LOCAL deadlock_timeout = '50ms'`);
           const ids = Array.from({ length: 20 }, () => rnd(ROWS));
           await client.query(`UPDATE users SET first_name = $1 || '-' || id WHERE id = ANY($2::bigint[])`, [`w${w}.${i}`, ids]);
           await client.query(`DELETE FROM users WHERE id = ANY($1::bigint[])`, [[rnd(ROWS), rnd(ROWS), rnd(nextId)]]);
@@ -83,6 +84,10 @@ describe('snapshot of existing rows under concurrent writes', () => {
           await client.query(`INSERT INTO users (id, email, first_name) SELECT g, 'new' || g || '@example.com', 'n' FROM unnest($1::bigint[]) g`, [fresh]);
           await client.query('COMMIT');
           if (!(await finished())) during++;
+        } catch (e) {
+          // The writers' own transactions may deadlock on each other's rows: that one is simply not applied.
+          if ((e as { code?: string }).code !== '40P01') throw e;
+          await client.query('ROLLBACK');
         } finally {
           client.release();
         }
@@ -133,9 +138,19 @@ describe('snapshot of existing rows under concurrent writes', () => {
     for (const [key, desired] of states) {
       if (!seen.has(key) && desired !== null) mismatches.push(`${key}: deleted at the source but desired ${JSON.stringify(desired)}`);
     }
-    expect(mismatches.slice(0, 10)).toEqual([]);
+    let detail = '';
+    if (mismatches.length > 0) {
+      // What the first one's state says about who wrote it last (stream: xid set; snapshot: lsn = watermark).
+      const key = mismatches[0]!.split(':')[0]!;
+      const s = await tdb.query(`SELECT lsn::text, xid, updated_at FROM wooxy_cdc.contact_state WHERE source_key = $1`, [key]);
+      const p = await tdb.query(`SELECT cursor, chunks_done, watermark::text FROM wooxy_cdc.snapshot_progress`);
+      detail = `${mismatches.length} contacts differ; state of ${key}: ${JSON.stringify(s.rows)}; snapshot: ${JSON.stringify(p.rows)}`;
+    }
+    expect(mismatches.slice(0, 10), detail).toEqual([]);
     expect(current.length).toBeGreaterThan(ROWS * 0.9);
-    expect(dead.size).toBeGreaterThanOrEqual(INVALID - 1); // the workload may delete one
+    const invalid = current.filter((r) => !desiredOf(mapper, r).ok).length; // the writers may have deleted some
+    expect(invalid).toBeGreaterThan(0);
+    expect(dead.size).toBeGreaterThanOrEqual(invalid);
     const progress = (await tdb.query<{ rows_done: string; cursor: string }>(`SELECT rows_done, cursor FROM wooxy_cdc.snapshot_progress`)).rows[0]!;
     expect(Number(progress.rows_done)).toBeGreaterThan(ROWS * 0.9);
   }, 180_000);
