@@ -53,6 +53,6 @@ export function register(program: Command): void {
       setTimeout(() => {
         log.warn('handles still open after shutdown; exiting anyway');
         process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-      }, 5_000).unref();
+      }, 2_000).unref();
     });
 }

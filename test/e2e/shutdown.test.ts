@@ -68,4 +68,55 @@ describe('SIGTERM during a workload', () => {
     const notable = child.output().split('\n').filter((l) => /"level":(40|50)|advanced|stopp/.test(l)).join('\n');
     expect(rows[0], `confirmed ${rows[0]?.confirmed} vs durable ${rows[0]?.durable}\n${notable}`).toMatchObject({ ok: true });
   });
+
+  it('a second signal exits at once while the first is still draining', async () => {
+    // Wooxy holds every call without answering: the first SIGTERM waits for the call in flight (the drain).
+    emulator.setFaults({ timeoutRate: 1 });
+    const configFile = writeConfig({
+      postgres: { url: tdb.url, slot: `${tdb.slot}_2`, publication: tdb.publication, schema: 'wooxy_cdc_2' },
+      wooxy: { accessToken: 'tok', baseUrl: emulator.url, timeoutMs: 60_000 },
+      delivery: { idleIntervalMs: 20, drainTimeoutMs: 60_000 },
+      http: { port: 0 },
+      mappings: [{ table: 'public.users', contactListId: 'l', fields: { userId: 'id', email: 'email' } }],
+    });
+    const child = startConnectorProcess(configFile);
+    try {
+      await waitStreaming(child, tdb.query, `${tdb.slot}_2`);
+      await tdb.query(`INSERT INTO users (id, email) VALUES (100000, 'held@example.com')`);
+      await waitFor(() => emulator.stats().inFlight >= 1, { message: 'a call held by Wooxy' });
+      child.proc.kill('SIGTERM');
+      await waitFor(() => /stopping: draining/.test(child.output()), { message: 'draining' });
+      child.proc.kill('SIGTERM');
+      expect(await child.exited).toEqual({ code: 143, signal: null });
+      expect(child.output()).toMatch(/second signal: exiting without draining/);
+    } finally {
+      emulator.setFaults({ timeoutRate: 0 });
+    }
+  });
+
+  it('abandons a call that outlives the drain timeout; its contact stays pending, to be sent again', async () => {
+    emulator.setFaults({ timeoutRate: 1 });
+    const slot = `${tdb.slot}_3`;
+    const configFile = writeConfig({
+      postgres: { url: tdb.url, slot, publication: tdb.publication, schema: 'wooxy_cdc_3' },
+      wooxy: { accessToken: 'tok', baseUrl: emulator.url, timeoutMs: 60_000 },
+      delivery: { idleIntervalMs: 20, drainTimeoutMs: 300 },
+      http: { port: 0 },
+      mappings: [{ table: 'public.users', contactListId: 'l', fields: { userId: 'id', email: 'email' } }],
+    });
+    const child = startConnectorProcess(configFile);
+    try {
+      await waitStreaming(child, tdb.query, slot);
+      await tdb.query(`INSERT INTO users (id, email) VALUES (200000, 'abandoned@example.com')`);
+      await waitFor(() => emulator.stats().inFlight >= 1, { message: 'a call held by Wooxy' });
+      child.proc.kill('SIGTERM');
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      expect(child.output()).toMatch(/calls still in flight after the drain timeout: abandoned/);
+    } finally {
+      emulator.setFaults({ timeoutRate: 0 });
+    }
+    // Not recorded as sent: still pending, with the identifiers Wooxy may now hold, so the next run resends it.
+    const { rows } = await tdb.query(`SELECT state, maybe_ids FROM wooxy_cdc_3.outbox WHERE source_key = '200000'`);
+    expect(rows).toEqual([{ state: 'pending', maybe_ids: { userId: '200000', email: 'abandoned@example.com' } }]);
+  });
 });
