@@ -3,6 +3,7 @@ import type { Database } from '../db/types.js';
 import type { ContactPayload, Mapper, Row } from '../mapping/mapper.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeSink, RowChange } from '../source/types.js';
+import { PgCodes } from '../errors.js';
 import { failpoint } from '../failpoints.js';
 
 export interface WriteOutcome {
@@ -66,7 +67,16 @@ export class OutboxWriter implements ChangeSink {
   }
 
   async write(changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
-    return this.db.transaction().execute((trx) => this.writeIn(trx, changes, durableLsn));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute((trx) => this.writeIn(trx, changes, durableLsn));
+      } catch (e) {
+        // Delivery and reconciliation lock some of the same rows (a contact's pending entry, its state). A
+        // deadlock victim is rolled back whole, so nothing of this batch is durable and it can simply run
+        // again; failing instead would cost the stream a reconnect and a replay from the slot.
+        if ((e as { code?: unknown }).code !== PgCodes.DEADLOCK_DETECTED || attempt >= 3) throw e;
+      }
+    }
   }
 
   private async writeIn(trx: Transaction<Database>, changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
@@ -135,6 +145,7 @@ export class OutboxWriter implements ChangeSink {
       // whose desired payload is unchanged (only unmapped columns changed) gets no outbox entry; jsonb
       // equality ignores key order. Coalescing: a contact's pending entry is replaced by its latest desired
       // state; an in-flight entry is another row, left alone, and the new state is sent once it resolves.
+      // Rows are written in key order, the order delivery locks pending entries in too: no lock cycles.
       const r = await sql<{ n: number }>`
         WITH x AS (
           SELECT m, k, NULLIF(r, 'null') AS r, NULLIF(d, 'null') AS d, kd, l
@@ -143,17 +154,18 @@ export class OutboxWriter implements ChangeSink {
           SELECT s.mapping, s.source_key, s.desired FROM ${this.t.state} s JOIN x ON s.mapping = x.m AND s.source_key = x.k
         ), state AS (
           INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn)
-          SELECT m, k, r, d, l FROM x WHERE NOT kd
+          SELECT m, k, r, d, l FROM x WHERE NOT kd ORDER BY m, k
           ON CONFLICT (mapping, source_key) DO UPDATE
             SET row = EXCLUDED.row, desired = EXCLUDED.desired, lsn = EXCLUDED.lsn, updated_at = now()
         ), kept AS (
           INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn)
-          SELECT m, k, r, NULL, l FROM x WHERE kd
+          SELECT m, k, r, NULL, l FROM x WHERE kd ORDER BY m, k
           ON CONFLICT (mapping, source_key) DO UPDATE SET row = EXCLUDED.row, lsn = EXCLUDED.lsn, updated_at = now()
         ), queued AS (
           INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn)
           SELECT x.m, x.k, 'pending', x.d, x.l FROM x LEFT JOIN old ON old.mapping = x.m AND old.source_key = x.k
           WHERE NOT x.kd AND old.desired IS DISTINCT FROM x.d
+          ORDER BY x.m, x.k
           ON CONFLICT (mapping, source_key, state) DO UPDATE
             SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
           RETURNING 1
