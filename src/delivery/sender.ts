@@ -205,9 +205,14 @@ export class Sender {
     const db = this.opts.handle.db;
     // Before the call: Wooxy may hold these contacts from now on, whatever happens to this process.
     const marks = JSON.stringify(batch.items.map(({ entry, decision }) => ({ m: entry.mapping, k: entry.key, ids: decision.op === 'remove' ? null : identifiersOf(decision.contact) })));
-    await sql`UPDATE ${this.t.outbox} o SET maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || x.ids
-      FROM jsonb_to_recordset(${marks}::jsonb) AS x(m text, k text, ids jsonb)
-      WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND x.ids IS NOT NULL`.execute(db);
+    // Pending entries are locked in key order, as the outbox writer writes them: the writer updates the same
+    // entries when a contact changes again, and two orders make a deadlock.
+    await sql`WITH locked AS (
+        SELECT o.mapping, o.source_key, x.ids FROM ${this.t.outbox} o JOIN jsonb_to_recordset(${marks}::jsonb) AS x(m text, k text, ids jsonb)
+          ON o.mapping = x.m AND o.source_key = x.k
+        WHERE o.state = 'pending' AND x.ids IS NOT NULL ORDER BY o.mapping, o.source_key FOR UPDATE OF o)
+      UPDATE ${this.t.outbox} o SET maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || l.ids
+      FROM locked l WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key`.execute(db);
 
     const started = process.hrtime.bigint();
     let requestId: string;
@@ -238,6 +243,9 @@ export class Sender {
     await db.transaction().execute(async (trx) => {
       await sql`INSERT INTO ${this.t.requests} (request_id, mapping, list_id, op, batch_id, contact_count)
         VALUES (${requestId}, ${batch.mapper.name}, ${batch.mapper.listId}, ${batch.op}, ${batchId}, ${batch.items.length})`.execute(trx);
+      // Key order, like every writer of pending entries (see the mark above).
+      await sql`SELECT 1 FROM ${this.t.outbox} o JOIN jsonb_to_recordset(${x}::jsonb) AS x(m text, k text) ON o.mapping = x.m AND o.source_key = x.k
+        WHERE o.state = 'pending' ORDER BY o.mapping, o.source_key FOR UPDATE OF o`.execute(trx);
       await sql`
         WITH x AS (SELECT * FROM jsonb_to_recordset(${x}::jsonb) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
         moved AS (
