@@ -50,7 +50,8 @@ export class Poller {
         .then((outstanding) => this.schedule(outstanding > 100 ? Math.min(200, this.opts.pollIntervalMs) : outstanding > 0 ? Math.min(500, this.opts.pollIntervalMs) : this.opts.pollIntervalMs))
         .catch((e: unknown) => {
           this.opts.log.warn({ err: e }, 'request/find poll failed; retrying');
-          this.schedule(this.opts.pollIntervalMs);
+          // A failure must not silence polling for a long configured interval.
+          this.schedule(Math.min(this.opts.pollIntervalMs, 5_000));
         });
     }, ms).unref();
   }
