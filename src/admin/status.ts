@@ -39,6 +39,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 export async function readStatus(config: Config): Promise<Status> {
   const { url, slot, schema, applicationName } = config.postgres;
   const client = new pg.Client({ connectionString: url, application_name: `${applicationName} status`.slice(0, 63) });
+  client.on('error', () => undefined); // a lost connection fails the query in progress; never the process
   await client.connect();
   try {
     const q = (name: string) => `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;

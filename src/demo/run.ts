@@ -126,6 +126,7 @@ export async function runDemo(opts: DemoOptions): Promise<boolean> {
     const cluster = await LocalCluster.start({ binDir });
     cleanup.push(() => cluster.stop('fast'));
     const db = new pg.Client({ connectionString: cluster.url(), application_name: 'wooxy-cdc demo workload' });
+    db.on('error', () => undefined); // the cluster stops under it at the end of the demo
     await db.connect();
     cleanup.push(() => db.end());
     await db.query(USERS_DDL);

@@ -66,6 +66,7 @@ describe('snapshot of existing rows under concurrent writes', () => {
 
     // Two writers in their own connections, from before the first chunk until after the last.
     const writers = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    writers.on('error', () => undefined);
     let stop = false;
     let during = 0;
     let nextId = ROWS + 1;
