@@ -185,7 +185,7 @@ export class ReplicationStream {
       case 'update':
       case 'delete':
         this.onRowChange(msg);
-        if (this.buffer.length >= this.opts.flushChanges) await this.scheduleWrite(true);
+        if (this.buffer.length >= this.opts.flushChanges) await this.flushFull();
         return;
       case 'truncate':
         if (!this.tx || this.tx.skip) return;
@@ -199,7 +199,7 @@ export class ReplicationStream {
         if (compareLsn(end, this.lastCommitEnd) > 0) this.lastCommitEnd = end;
         this.tx = null;
         this.opts.metrics?.transactions.inc();
-        if (this.buffer.length >= this.opts.flushChanges) await this.scheduleWrite(true);
+        if (this.buffer.length >= this.opts.flushChanges) await this.flushFull();
         else if (!this.timer) this.timer = setTimeout(() => void this.scheduleWrite(false), this.opts.flushIntervalMs);
         return;
       }
@@ -242,6 +242,18 @@ export class ReplicationStream {
       }
     }
     this.buffer.push({ kind: msg.tag, mapping: mapper.name, key, row, lsn });
+  }
+
+  /**
+   * A full buffer goes to a write, and decoding continues into a fresh buffer while that write runs: the
+   * slot's next changes are read and mapped while Postgres makes the previous ones durable. Never more than
+   * one write behind, though: the previous write must finish first. Waiting for it here keeps the socket
+   * paused (the backpressure) and bounds memory to two buffers. Acknowledgement is unchanged: each write
+   * acknowledges, after it commits, only the transactions whose every change it or an earlier write holds.
+   */
+  private async flushFull(): Promise<void> {
+    await this.writes;
+    void this.scheduleWrite(false);
   }
 
   /**
