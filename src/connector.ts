@@ -8,6 +8,7 @@ import { OutboxWriter } from './outbox/writer.js';
 import { SlotMonitor } from './source/monitor.js';
 import { prepareSource } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
+import type { ChangeSink } from './source/types.js';
 import { Sender } from './delivery/sender.js';
 import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
 import { Poller } from './reconcile/poller.js';
@@ -91,6 +92,15 @@ export class Connector {
     }
     const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers: this.mappers, log });
     const writer = new OutboxWriter(this.handle.db, pg.schema, new Map(this.mappers.map((m) => [m.name, m])), pg.slot);
+    // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
+    const sink: ChangeSink = {
+      durableLsn: () => writer.durableLsn(),
+      write: async (changes, durableLsn) => {
+        const outcome = await writer.write(changes, durableLsn);
+        if (durableLsn) this.sender?.kick();
+        return outcome;
+      },
+    };
     this.stream = new ReplicationStream({
       url: pg.url,
       slot: pg.slot,
@@ -98,7 +108,7 @@ export class Connector {
       applicationName: pg.applicationName,
       mappers: this.mappers,
       baseline,
-      sink: writer,
+      sink,
       log: log.child({ stage: 'source', slot: pg.slot }),
       metrics: this.metrics,
       flushChanges: config.capture.flushChanges,
