@@ -13,6 +13,7 @@ import { Heartbeat } from './source/heartbeat.js';
 import { SlotMonitor } from './source/monitor.js';
 import { prepareSource } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
+import type { ChangeSink } from './source/types.js';
 import type { WooxyClient } from './wooxy/client.js';
 
 export interface PipelineOptions {
@@ -82,6 +83,16 @@ export class Pipeline {
     const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
     if (this.stopping) return;
     const byName = new Map(mappers.map((m) => [m.name, m]));
+    const writer = new OutboxWriter(handle.db, pg.schema, byName, pg.slot);
+    // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
+    const sink: ChangeSink = {
+      durableLsn: () => writer.durableLsn(),
+      write: async (changes, durableLsn) => {
+        const outcome = await writer.write(changes, durableLsn);
+        if (durableLsn) this.sender?.kick();
+        return outcome;
+      },
+    };
     this.stream = new ReplicationStream({
       url: pg.url,
       slot: pg.slot,
@@ -89,7 +100,7 @@ export class Pipeline {
       applicationName: pg.applicationName,
       mappers,
       baseline,
-      sink: new OutboxWriter(handle.db, pg.schema, byName, pg.slot),
+      sink,
       log: log.child({ stage: 'source', slot: pg.slot }),
       metrics,
       flushChanges: config.capture.flushChanges,

@@ -55,6 +55,8 @@ export class Sender {
   private running = false;
   private pumping: Promise<void> | null = null;
   private pausedUntil = 0;
+  /** kick() arrived while a cycle ran. */
+  private again = false;
   private readonly batches = new Set<Promise<void>>();
   private readonly t;
 
@@ -79,12 +81,19 @@ export class Sender {
 
   /** Looks for work now (the outbox writer or the reconciler calls this when they enqueue). */
   kick(): void {
-    if (!this.running || this.pumping) return;
+    if (!this.running) return;
+    if (this.pumping) {
+      // The cycle running may have claimed before this work existed: look again as soon as it ends.
+      this.again = true;
+      return;
+    }
+    this.again = false;
     this.pumping = this.pump()
       .catch((e: unknown) => this.opts.log.error({ err: e }, 'delivery cycle failed; retrying'))
       .finally(() => {
         this.pumping = null;
-        if (this.running && !this.timer) {
+        if (this.again) this.kick();
+        else if (this.running && !this.timer) {
           this.timer = setTimeout(() => {
             this.timer = null;
             this.kick();

@@ -42,6 +42,10 @@ export class OutboxWriter implements ChangeSink {
     repl: ReturnType<typeof sql.id>;
   };
 
+  private enqueuedSinceAnalyze = 0;
+  private nextAnalyzeAfter = 10_000;
+  private analyzing = false;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly schema: string,
@@ -62,6 +66,12 @@ export class OutboxWriter implements ChangeSink {
   }
 
   async write(changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
+    const outcome = await this.writeOnce(changes, durableLsn);
+    this.analyzeAfterGrowth(outcome.enqueued);
+    return outcome;
+  }
+
+  private async writeOnce(changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction().execute((trx) => this.writeIn(trx, changes, durableLsn));
@@ -72,6 +82,28 @@ export class OutboxWriter implements ChangeSink {
         if ((e as { code?: unknown }).code !== PgCodes.DEADLOCK_DETECTED || attempt >= 3) throw e;
       }
     }
+  }
+
+  /**
+   * Refreshes the planner's statistics of the outbox and contact states once this process has enqueued 10k
+   * entries, then again after twice as many more each time. A backlog fills a fresh outbox far faster than autovacuum analyzes it (once a
+   * minute at best), and without statistics Postgres takes most entries for in-flight ones: delivery's
+   * statements that look up a batch of entries by key then hash-join the whole backlog instead of probing
+   * the primary key, once per batch, quadratic over the backlog. Doubling keeps it to a few ANALYZEs of
+   * sampled rows per process; a role that does not own the tables gets a warning from Postgres, not an error.
+   * It runs beside the stream, on another connection: statistics only help the planner, so neither waiting
+   * for them nor failing to refresh them may hold up or fail a write that committed.
+   */
+  private analyzeAfterGrowth(enqueued: number): void {
+    this.enqueuedSinceAnalyze += enqueued;
+    if (this.enqueuedSinceAnalyze < this.nextAnalyzeAfter || this.analyzing) return;
+    this.enqueuedSinceAnalyze = 0;
+    this.nextAnalyzeAfter *= 2;
+    this.analyzing = true;
+    void sql`ANALYZE ${this.t.outbox}, ${this.t.state}`
+      .execute(this.db)
+      .catch(() => undefined)
+      .finally(() => (this.analyzing = false));
   }
 
   private async writeIn(trx: Transaction<Database>, changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {

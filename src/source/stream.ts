@@ -49,6 +49,9 @@ export class ReplicationStream {
   private lastCommitEnd: Lsn = ZERO_LSN;
   private durable: Lsn = ZERO_LSN;
   private writes: Promise<void> = Promise.resolve();
+  /** Scheduled writes that have not taken the buffer yet: the next of them carries whatever arrives meanwhile. */
+  private waiting = 0;
+  private writing = false;
   private timer: NodeJS.Timeout | null = null;
   private failure: ((e: Error) => void) | null = null;
   private stopping = false;
@@ -204,6 +207,7 @@ export class ReplicationStream {
       await service.destroy().catch(() => undefined);
       await this.writes.catch(() => undefined);
       this.writes = Promise.resolve();
+      this.waiting = 0;
       this.service = null;
       this.buffer = [];
     }
@@ -236,7 +240,7 @@ export class ReplicationStream {
       case 'update':
       case 'delete':
         this.onRowChange(msg);
-        if (this.buffer.length >= this.opts.flushChanges) await this.scheduleWrite(true);
+        if (this.buffer.length >= this.opts.flushChanges) await this.flushFull();
         return;
       case 'truncate':
         if (!this.tx || this.tx.skip) return;
@@ -250,8 +254,8 @@ export class ReplicationStream {
         if (compareLsn(end, this.lastCommitEnd) > 0) this.lastCommitEnd = end;
         this.tx = null;
         this.opts.metrics?.transactions.inc();
-        if (this.buffer.length >= this.opts.flushChanges) await this.scheduleWrite(true);
-        else if (!this.timer) this.timer = setTimeout(() => void this.scheduleWrite(false), this.opts.flushIntervalMs);
+        if (this.buffer.length >= this.opts.flushChanges) await this.flushFull();
+        else this.flushSoon();
         return;
       }
       case 'message':
@@ -296,16 +300,41 @@ export class ReplicationStream {
   }
 
   /**
+   * A full buffer goes to a write, and decoding continues into a fresh buffer while that write runs: the
+   * slot's next changes are read and mapped while Postgres makes the previous ones durable. Never more than
+   * one write behind, though: the previous write must finish first. Waiting for it here keeps the socket
+   * paused (the backpressure) and bounds memory to two buffers. Acknowledgement is unchanged: each write
+   * acknowledges, after it commits, only the transactions whose every change it or an earlier write holds.
+   */
+  private async flushFull(): Promise<void> {
+    await this.writes;
+    void this.scheduleWrite(false);
+  }
+
+  /**
+   * A transaction committed: write it at once when no write is running (a change should not sit in memory
+   * while Postgres is idle), else right after the running write (group commit: everything that arrived
+   * meanwhile goes in one write, so batches grow with load), and never later than flushIntervalMs.
+   */
+  private flushSoon(): void {
+    if (this.waiting > 0) return;
+    if (!this.writing) void this.scheduleWrite(false);
+    else if (!this.timer) this.timer = setTimeout(() => void this.scheduleWrite(false), this.opts.flushIntervalMs);
+  }
+
+  /**
    * Queues one write of everything buffered; writes run one at a time, in order. `wait` makes the caller (the
    * message handler, so the socket) wait for it: that is the backpressure.
    */
   private scheduleWrite(wait: boolean): Promise<void> {
+    this.waiting++;
     const next = this.writes.then(() => this.writeNow());
     this.writes = next.catch((e: unknown) => this.fail(e));
     return wait ? next : Promise.resolve();
   }
 
   private async writeNow(): Promise<void> {
+    this.waiting--;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const service = this.service;
@@ -316,7 +345,12 @@ export class ReplicationStream {
     const ack = compareLsn(this.lastCommitEnd, this.durable) > 0 ? this.lastCommitEnd : null;
     if (changes.length === 0 && ack === null) return;
     const started = process.hrtime.bigint();
-    await this.opts.sink.write(changes, ack);
+    this.writing = true;
+    try {
+      await this.opts.sink.write(changes, ack);
+    } finally {
+      this.writing = false;
+    }
     this.opts.metrics?.outboxFlushes.inc();
     this.opts.metrics?.outboxFlushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (ack) {
@@ -325,5 +359,7 @@ export class ReplicationStream {
       this.opts.metrics?.durableLsn.set(Number(lsnToBigInt(ack)));
       await service.acknowledge(ack);
     }
+    // Transactions that committed while this write ran go next (see flushSoon).
+    if (this.waiting === 0 && compareLsn(this.lastCommitEnd, this.durable) > 0) void this.scheduleWrite(false);
   }
 }

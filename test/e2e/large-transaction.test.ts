@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConnectorProcess, waitStreaming, writeConfig, type RunningConnector } from '../helpers/child.js';
 import { USERS_DDL } from '../helpers/connector.js';
+import { productionNodeOptions } from '../helpers/node-options.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -29,7 +30,10 @@ describe('a very large transaction', () => {
       http: { port: 0 },
       mappings: [{ table: 'public.users', contactListId: 'l', fields: { userId: 'id', email: 'email', firstName: 'first_name' } }],
     });
-    running = startConnectorProcess(configFile, process.env.BIGTX_DIST ? { BIGTX_DIST: '1' } : {});
+    // Under the heap limits production runs with (the Dockerfile's NODE_OPTIONS): the largest capture workload
+    // of the suite must fit in them. CHILD_NODE_OPTIONS overrides, e.g. '' to measure Node's defaults.
+    const nodeOptions = process.env.CHILD_NODE_OPTIONS ?? productionNodeOptions();
+    running = startConnectorProcess(configFile, { ...(process.env.BIGTX_DIST ? { BIGTX_DIST: '1' } : {}), ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
     await waitStreaming(running, tdb.query, tdb.slot);
   });
   afterAll(async () => {
