@@ -249,24 +249,30 @@ export class Sender {
         keep: decision.op === 'remove' && decision.keepPending,
       })),
     );
-    await db.transaction().execute(async (trx) => {
-      await sql`INSERT INTO ${this.t.requests} (request_id, mapping, list_id, op, batch_id, contact_count)
-        VALUES (${requestId}, ${batch.mapper.name}, ${batch.mapper.listId}, ${batch.op}, ${batchId}, ${batch.items.length})`.execute(trx);
-      // Key order, like every writer of pending entries (see the mark above).
-      await sql`SELECT 1 FROM ${this.t.outbox} o JOIN jsonb_to_recordset(${x}::jsonb) AS x(m text, k text) ON o.mapping = x.m AND o.source_key = x.k
-        WHERE o.state = 'pending' ORDER BY o.mapping, o.source_key FOR UPDATE OF o`.execute(trx);
-      await sql`
-        WITH x AS (SELECT * FROM jsonb_to_recordset(${x}::jsonb) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
-        moved AS (
-          INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn, attempts, request_id, batch_id, sent_op, sent_at, maybe_ids)
-          SELECT m, k, 'inflight', NULLIF(p, 'null'), l, a, ${requestId}, ${batchId}, ${batch.op}, now(), ids FROM x
-        ),
-        -- The pending entry goes unless a newer change replaced it meanwhile (it is sent after this resolves).
-        gone AS (
-          DELETE FROM ${this.t.outbox} o USING x WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND o.lsn = x.l AND NOT x.keep
-        )
-        UPDATE ${this.t.outbox} o SET op_hint = 'add' FROM x WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND x.keep`.execute(trx);
-    });
+    // One statement, one round trip: the request, then the entries' move to in flight. The pending entries
+    // are locked first and in key order, like every writer of pending entries (see the mark above); the
+    // delete and the update reach them only through `locked`, so none is touched before all are locked.
+    await sql`
+      WITH x AS (SELECT * FROM jsonb_to_recordset(${x}::jsonb) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
+      req AS (
+        INSERT INTO ${this.t.requests} (request_id, mapping, list_id, op, batch_id, contact_count)
+        VALUES (${requestId}, ${batch.mapper.name}, ${batch.mapper.listId}, ${batch.op}, ${batchId}, ${batch.items.length})
+      ),
+      locked AS MATERIALIZED (
+        SELECT o.mapping, o.source_key, o.lsn FROM ${this.t.outbox} o JOIN x ON o.mapping = x.m AND o.source_key = x.k
+        WHERE o.state = 'pending' ORDER BY o.mapping, o.source_key FOR UPDATE OF o
+      ),
+      moved AS (
+        INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn, attempts, request_id, batch_id, sent_op, sent_at, maybe_ids)
+        SELECT m, k, 'inflight', NULLIF(p, 'null'), l, a, ${requestId}, ${batchId}, ${batch.op}, now(), ids FROM x
+      ),
+      -- The pending entry goes unless a newer change replaced it meanwhile (it is sent after this resolves).
+      gone AS (
+        DELETE FROM ${this.t.outbox} o USING locked l JOIN x ON x.m = l.mapping AND x.k = l.source_key
+        WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key AND l.lsn = x.l AND NOT x.keep
+      )
+      UPDATE ${this.t.outbox} o SET op_hint = 'add' FROM locked l JOIN x ON x.m = l.mapping AND x.k = l.source_key
+      WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key AND x.keep`.execute(db);
     log.debug({ requestId, batchId, mapping: batch.mapper.name, op: batch.op, contacts: batch.items.length }, 'batch accepted');
   }
 
