@@ -28,6 +28,7 @@ export interface ChildConfig {
   capture?: Record<string, number>;
   delivery?: Record<string, number>;
   reconcile?: Record<string, number>;
+  snapshot?: Record<string, number | boolean>;
 }
 
 /** The configuration a user would write, with the bench's database, emulator and mapping. */
@@ -42,6 +43,7 @@ export async function writeChildConfig(c: ChildConfig): Promise<string> {
       capture: c.capture ?? {},
       delivery: c.delivery ?? {},
       reconcile: c.reconcile ?? {},
+      snapshot: c.snapshot ?? {},
       http: { port: 0 },
       log: { level: 'info' },
       mappings: [USERS_MAPPING],
