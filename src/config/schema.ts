@@ -206,6 +206,9 @@ export const configSchema = z
       .strictObject({
         pollIntervalMs: int((n) => n.min(50)).default(2_000).describe('request/find polling interval when few requests are outstanding'),
         warnAfterHours: num((n) => n.min(1).max(168)).default(144).describe('warn when a request is unresolved this long (statuses vanish after 7 days)'),
+        keepResolvedHours: num((n) => n.min(1))
+          .default(168)
+          .describe('resolved requests (done, fail, expired) are deleted this long after they resolved; 168 = the 7 days Wooxy keeps statuses'),
       })
       .prefault({})
       .describe('request/find and webhooks'),

@@ -260,6 +260,23 @@ describe('delivery and reconciliation', () => {
     expect((await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n).toBe(0);
   });
 
+  it('prunes, as leader, the requests resolved longer ago than reconcile.keepResolvedHours, and keeps the rest', async () => {
+    const reconcile = { pollIntervalMs: 100, keepResolvedHours: 24 };
+    const c = await start({ reconcile });
+    await tdb.query(`INSERT INTO users (id, email) SELECT g, 'k' || g || '@example.com' FROM generate_series(1, 30) g`);
+    await converged(c);
+    const count = async (where = 'true') => (await tdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.requests WHERE ${where}`)).rows[0]!.n as number;
+    expect(await count(`status = 'done'`)).toBeGreaterThan(0);
+    await connector!.stop();
+    // Two days pass: every request resolved so far is past the 24 h retention. One resolved 20 h ago is not.
+    await tdb.query(`UPDATE wooxy_cdc.requests SET sent_at = sent_at - interval '2 days', resolved_at = resolved_at - interval '2 days'`);
+    await tdb.query(`INSERT INTO wooxy_cdc.requests (request_id, mapping, list_id, op, batch_id, contact_count, status, sent_at, resolved_at, resolved_via)
+      VALUES ('recent', 'users', '${LIST}', 'add', 'b', 1, 'done', now() - interval '21 hours', now() - interval '20 hours', 'poll')`);
+    await start({ reconcile });
+    await waitFor(async () => (await count()) === 1, { message: 'old resolved requests pruned' });
+    expect((await tdb.query(`SELECT request_id FROM wooxy_cdc.requests`)).rows).toEqual([{ request_id: 'recent' }]);
+  });
+
   it('re-sends the contacts of a request Wooxy forgot (past the 7-day retention), after warning', async () => {
     // Wooxy accepts but does not process (processing waits for processNow): the requests stay "new".
     await emulator.close();
