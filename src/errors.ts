@@ -21,6 +21,11 @@ export const ErrorCodes = {
   WOOXY_BAD_RESPONSE: 'WOOXY_BAD_RESPONSE',
   /** "List with id … not found!": a configuration problem for the whole list, not a bad row. */
   WOOXY_LIST_NOT_FOUND: 'WOOXY_LIST_NOT_FOUND',
+  /**
+   * A rejection about the list's own setup, not about a contact ("Variable … not found in list"): every
+   * contact sent with the mapping meets it, so delivery pauses instead of dead-lettering them one by one.
+   */
+  WOOXY_LIST_REJECTED: 'WOOXY_LIST_REJECTED',
   /** A bad command-line argument (an unknown mapping, an invalid --where): exit 2, like a bad config. */
   USAGE_INVALID: 'USAGE_INVALID',
   /** A snapshot of the mapping is running in another process (it holds the mapping's advisory lock). */

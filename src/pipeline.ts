@@ -156,6 +156,7 @@ export class Pipeline {
       client: this.opts.client,
       pollIntervalMs: reconcile.pollIntervalMs,
       warnAfterMs: reconcile.warnAfterHours * 3_600_000,
+      keepResolvedMs: reconcile.keepResolvedHours * 3_600_000,
       onRequeued: () => this.sender?.kick(),
     });
     this.sender.start();

@@ -195,7 +195,7 @@ export const configSchema = z
         batchSize: int((n) => n.min(1).max(100)).default(100).describe('contacts (or remove identifiers) per call; vendor cap: 100'),
         idleIntervalMs: int((n) => n.min(10)).default(250).describe('how often an idle sender looks for work'),
         maxAttempts: int((n) => n.min(1)).default(8).describe('attempts for a contact whose requests keep failing before it is dead-lettered'),
-        pauseRetryMs: int((n) => n.min(10)).default(30_000).describe('after an authorization (or unknown list) error, how often delivery tries again'),
+        pauseRetryMs: int((n) => n.min(10)).default(30_000).describe('after an authorization or list error (unknown list, a variable missing from it), how often delivery tries again'),
         drainTimeoutMs: int((n) => n.min(0))
           .default(10_000)
           .describe('at shutdown, how long calls in flight may take to be recorded before they are abandoned (they are re-sent)'),
@@ -206,6 +206,9 @@ export const configSchema = z
       .strictObject({
         pollIntervalMs: int((n) => n.min(50)).default(2_000).describe('request/find polling interval when few requests are outstanding'),
         warnAfterHours: num((n) => n.min(1).max(168)).default(144).describe('warn when a request is unresolved this long (statuses vanish after 7 days)'),
+        keepResolvedHours: num((n) => n.min(1))
+          .default(168)
+          .describe('resolved requests (done, fail, expired) are deleted this long after they resolved; 168 = the 7 days Wooxy keeps statuses'),
       })
       .prefault({})
       .describe('request/find and webhooks'),

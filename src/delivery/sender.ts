@@ -20,7 +20,7 @@ export interface SenderOptions {
   /** Batches in flight at once; the client's limiter bounds the calls anyway. */
   concurrency: number;
   idleIntervalMs: number;
-  /** After an authorization or unknown-list error, how long delivery waits before trying again. */
+  /** After an authorization or list error, how long delivery waits before trying again. */
   pauseRetryMs: number;
   /** Where Wooxy should POST statuses, when a webhook receiver is configured. */
   webHookUri?: string;
@@ -55,6 +55,8 @@ export class Sender {
   private running = false;
   private pumping: Promise<void> | null = null;
   private pausedUntil = 0;
+  /** What the current pause is about (code, mapping, messages), so each cause is logged once until a call succeeds. */
+  private readonly pauseCauses = new Set<string>();
   /** kick() arrived while a cycle ran. */
   private again = false;
   private readonly batches = new Set<Promise<void>>();
@@ -236,6 +238,7 @@ export class Sender {
     }
     metrics.requests.inc({ endpoint: `contacts/${batch.op}`, outcome: 'accepted' });
     metrics.deliveryPaused.set(0);
+    this.pauseCauses.clear();
     metrics.contactsSent.inc({ op: batch.op }, batch.items.length);
     const x = JSON.stringify(
       batch.items.map(({ entry, decision }) => ({
@@ -300,8 +303,10 @@ export class Sender {
 
   /**
    * A request-level rejection. Validation: split the batch until the contact(s) the message is about stand
-   * alone, dead-letter those, send the rest. Authorization: pause delivery and say so once. Anything else
-   * transient (the client already retried): back off, the contacts stay pending.
+   * alone, dead-letter those, send the rest. Authorization, an unknown list, or a rejection about the list's
+   * setup (WOOXY_LIST_REJECTED: splitting would only dead-letter every contact, one call each): pause delivery
+   * and say so once; the contacts stay pending. Anything else transient (the client already retried): back
+   * off, the contacts stay pending.
    */
   private async onBatchError(batch: Batch, e: unknown): Promise<void> {
     const { log } = this.opts;
@@ -315,9 +320,12 @@ export class Sender {
       await this.deadLetter(entry, batch.op, decision.op === 'remove' ? null : decision.contact, e.code, e.messages.join('; '));
       return;
     }
-    if (isWooxyError(e, 'WOOXY_UNAUTHORIZED') || isWooxyError(e, 'WOOXY_LIST_NOT_FOUND')) {
-      if (Date.now() >= this.pausedUntil) {
+    if (isWooxyError(e, 'WOOXY_UNAUTHORIZED') || isWooxyError(e, 'WOOXY_LIST_NOT_FOUND') || isWooxyError(e, 'WOOXY_LIST_REJECTED')) {
+      // Once per cause, not once per retry: the same refusal every pauseRetryMs is one incident.
+      const cause = `${e.code}\u0000${batch.mapper.name}\u0000${e.messages.join('\u0000')}`;
+      if (!this.pauseCauses.has(cause)) {
         log.error({ code: e.code, mapping: batch.mapper.name }, `delivery paused: ${e.message}; retrying every ${Math.round(this.opts.pauseRetryMs / 1000)} s`);
+        this.pauseCauses.add(cause);
       }
       this.pausedUntil = Date.now() + this.opts.pauseRetryMs;
       this.opts.metrics.deliveryPaused.set(1);

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { WooxyClient } from '../wooxy/client.js';
 import { applyStatus, type ApplyOptions } from './apply.js';
+import { pruneResolvedRequests } from './prune.js';
 
 export interface PollerOptions extends ApplyOptions {
   client: WooxyClient;
@@ -12,18 +13,25 @@ export interface PollerOptions extends ApplyOptions {
   missingGraceMs?: number;
   /** Called when contacts went back to pending, so delivery looks at once. */
   onRequeued?: () => void;
+  /** Resolved requests are deleted once resolved this long (reconcile.keepResolvedHours). */
+  keepResolvedMs: number;
+  /** How often resolved requests are pruned; default once a minute, slower than polling. */
+  pruneIntervalMs?: number;
 }
 
 /**
  * Resolves unresolved requests through request/find, ≤ 100 ids per call, through the same limiter as
  * delivery. Each cycle asks about the requests checked longest ago; the interval adapts to how many are
  * outstanding. A request Wooxy no longer knows (past its retention) is marked expired and its contacts are
- * sent again from their current state.
+ * sent again from their current state. Beside polling, on a slower timer, it prunes requests resolved longer
+ * ago than the retention, so the table holds about that window and not the whole history.
  */
 export class Poller {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private cycle: Promise<void> | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private pruning: Promise<void> | null = null;
   private readonly t;
 
   constructor(private readonly opts: PollerOptions) {
@@ -34,13 +42,33 @@ export class Poller {
   start(): void {
     this.running = true;
     this.schedule(0);
+    this.schedulePrune(0);
   }
 
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
     this.timer = null;
-    await this.cycle;
+    this.pruneTimer = null;
+    await Promise.all([this.cycle, this.pruning]);
+  }
+
+  private schedulePrune(ms: number): void {
+    if (!this.running) return;
+    this.pruneTimer = setTimeout(() => {
+      this.pruning = this.prune()
+        .then(() => undefined)
+        .catch((e: unknown) => this.opts.log.warn({ err: e }, 'pruning resolved requests failed; retrying later'))
+        .finally(() => this.schedulePrune(this.opts.pruneIntervalMs ?? 60_000));
+    }, ms).unref();
+  }
+
+  /** Deletes requests resolved longer ago than the retention; returns how many. */
+  async prune(): Promise<number> {
+    const deleted = await pruneResolvedRequests({ handle: this.opts.handle, keepResolvedMs: this.opts.keepResolvedMs });
+    if (deleted > 0) this.opts.log.info({ deleted, keepResolvedHours: this.opts.keepResolvedMs / 3_600_000 }, 'pruned resolved requests');
+    return deleted;
   }
 
   private schedule(ms: number): void {

@@ -5,7 +5,7 @@
  */
 import { ErrorCodes } from '../errors.js';
 import { WooxyError, scrubSecret, type WooxyErrorCode } from './errors.js';
-import { Messages, isAuthorizationMessage, isListNotFoundMessage, isRateLimitMessage, isTransientMessage } from './messages.js';
+import { Messages, isAuthorizationMessage, isListLevelMessage, isListNotFoundMessage, isRateLimitMessage, isTransientMessage } from './messages.js';
 import { failureSchema } from './schemas.js';
 import type { Endpoint } from './types.js';
 
@@ -68,6 +68,8 @@ export function classifyResponse(x: HttpExchange): Classified {
     if (messages.some(isAuthorizationMessage)) return fail(ErrorCodes.WOOXY_UNAUTHORIZED, false, messages, requestId);
     if (messages.some(isTransientMessage) || x.status >= 500) return fail(ErrorCodes.WOOXY_SERVER_ERROR, true, messages, requestId);
     if (messages.some(isListNotFoundMessage)) return fail(ErrorCodes.WOOXY_LIST_NOT_FOUND, false, messages, requestId);
+    // One list-level message beside contact ones still blocks every contact: the list comes first.
+    if (messages.some(isListLevelMessage)) return fail(ErrorCodes.WOOXY_LIST_REJECTED, false, messages, requestId);
     return fail(ErrorCodes.WOOXY_VALIDATION, false, messages.length > 0 ? messages : ['result:false without messages'], requestId);
   }
 

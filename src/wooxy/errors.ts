@@ -12,6 +12,7 @@ export type WooxyErrorCode = Extract<
   | 'WOOXY_LIMIT_EXCEEDED'
   | 'WOOXY_BAD_RESPONSE'
   | 'WOOXY_LIST_NOT_FOUND'
+  | 'WOOXY_LIST_REJECTED'
 >;
 
 export interface WooxyErrorDetails {

@@ -1,6 +1,6 @@
 /** The Wooxy side of the connector: the only module that talks HTTP to Wooxy. */
 export * from './types.js';
-export { Messages, ACCESS_TOKEN_HEADER, isAuthorizationMessage, isTransientMessage, isListNotFoundMessage, isRateLimitMessage, tooManyRequests, type ValidationMode } from './messages.js';
+export { Messages, ACCESS_TOKEN_HEADER, isAuthorizationMessage, isTransientMessage, isListNotFoundMessage, isListLevelMessage, isRateLimitMessage, tooManyRequests, type ValidationMode } from './messages.js';
 export * from './rules.js';
 export { validateContact, filledIdentifiers, unknownContactKeys, type ContactContext } from './validate.js';
 export { validateAddRequest, validateUpdateRequest, validateRemoveRequest, validateFindRequest, removeRecordCount, type RequestContext } from './validate-request.js';

@@ -126,3 +126,13 @@ export function isRateLimitMessage(message: string): boolean {
 export function isListNotFoundMessage(message: string): boolean {
   return /^List with id .* not found!$/.test(message);
 }
+
+/**
+ * Rejections about the list's setup rather than one contact: of the documented messages, only "Variable {name}
+ * not found in list. Try to add it first" (the variable is missing from the list; the mapping sends it with
+ * every contact that has a value). The date-variable and sourceId messages are about one contact's value and
+ * stay validation errors, isolated by splitting.
+ */
+export function isListLevelMessage(message: string): boolean {
+  return /^Variable .+ not found in list\. Try to add it first$/.test(message);
+}

@@ -11,9 +11,10 @@ import { waitFor } from '../helpers/wait.js';
 
 /**
  * The operator's commands against a running connector: `status` (terminal and --json) and `dead-letters`
- * list, retry and discard. The story: the mapping sends a list variable that does not exist on the Wooxy list
- * yet, so Wooxy rejects those contacts (dead letters); the variable is created, the operator retries them,
- * and they arrive. One row is invalid at the source and is discarded.
+ * list, retry and discard. The story: the mapping sends a list variable the Wooxy list types as a date, but
+ * the rows hold plain text, so Wooxy rejects those contacts one by one (dead letters); the variable is
+ * retyped as a string, the operator retries them, and they arrive. One row is invalid at the source and is
+ * discarded. (A variable missing from the list altogether pauses delivery instead: see delivery.test.ts.)
  */
 describe('status and dead-letters commands', () => {
   let tdb: TestDatabase;
@@ -25,7 +26,7 @@ describe('status and dead-letters commands', () => {
   beforeAll(async () => {
     tdb = await createTestDatabase('admin');
     await tdb.query(USERS_DDL);
-    emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: 'crm' }], processing: { delayMs: 20 } });
+    emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: 'crm', variables: [{ name: 'plan', type: 'date' }] }], processing: { delayMs: 20 } });
     const raw = {
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication },
       wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url },
@@ -85,14 +86,14 @@ describe('status and dead-letters commands', () => {
     expect(list.code, list.stderr).toBe(0);
     const dead = JSON.parse(list.stdout) as DeadLetter[];
     expect(dead).toHaveLength(6);
-    expect(dead.find((d) => d.key === '3')).toMatchObject({ mapping: 'users', op: 'add', code: 'WOOXY_VALIDATION', message: expect.stringContaining('Variable plan not found in list') });
+    expect(dead.find((d) => d.key === '3')).toMatchObject({ mapping: 'users', op: 'add', code: 'WOOXY_VALIDATION', message: expect.stringContaining('Variable plan type is date, but value is not valid date. Value pro') });
     expect(dead.find((d) => d.key === '99')).toMatchObject({ code: 'ROW_INVALID', message: expect.stringContaining('555-0100') });
 
     // retry and discard refuse to act on every dead letter unless told so.
     expect(unscoped.code).toBe(2);
     expect(unscoped.stderr).toMatch(/--all/);
 
-    // The variable now exists on the list: the rejected contacts can go.
+    // The variable is a string now: the rejected contacts can go.
     emulator.defineList({ id: 'crm', variables: [{ name: 'plan', type: 'string' }] });
     const retry = await runCli(['dead-letters', 'retry', '--config', configFile, '--code', 'WOOXY_VALIDATION'], env);
     expect(retry.code, retry.stderr).toBe(0);

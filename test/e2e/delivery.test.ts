@@ -1,7 +1,9 @@
+import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connector.js';
 import { freePort } from '../../src/db/local-cluster.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { projectionDiff } from '../helpers/converge.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
@@ -163,7 +165,7 @@ describe('delivery and reconciliation', () => {
           table: 'public.users',
           contactListId: LIST,
           fields: { userId: 'id', email: 'email', phoneNumber: 'phone' },
-          variables: { plan: 'plan', tier: 'status' }, // "tier" does not exist on the list: Wooxy rejects it
+          variables: { plan: 'plan' },
           filter: [{ column: 'status', notEquals: 'banned' }],
         },
       ],
@@ -173,11 +175,53 @@ describe('delivery and reconciliation', () => {
     await waitFor(async () => (await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n >= 1);
     const dead = (await tdb.query('SELECT source_key, error_code, human_error FROM wooxy_cdc.dead_letters ORDER BY source_key')).rows;
     expect(dead[0]).toMatchObject({ source_key: '2', error_code: 'ROW_INVALID', human_error: expect.stringContaining('not-a-phone is not a valid E.164 phone number') });
-    // Every contact of the list carries the unknown variable, so Wooxy rejects each add: dead letters with its message.
-    await tdb.query(`INSERT INTO users (id, email, status) VALUES (5, 'v5@example.com', 'active')`);
+    // A contact-level rejection from Wooxy (a date variable whose value is no date) is isolated and dead-lettered.
+    emulator.defineList({ id: LIST, variables: [{ name: 'plan', type: 'date' }] });
+    await tdb.query(`INSERT INTO users (id, email, plan) VALUES (5, 'v5@example.com', 'pro'), (6, 'v6@example.com', '2024-02-29')`);
     await waitFor(async () => (await tdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters WHERE source_key = '5'`)).rows[0]!.n === 1);
     const v = (await tdb.query(`SELECT error_code, human_error FROM wooxy_cdc.dead_letters WHERE source_key = '5'`)).rows[0];
-    expect(v).toMatchObject({ error_code: 'WOOXY_VALIDATION', human_error: expect.stringContaining('Variable tier not found in list') });
+    expect(v).toMatchObject({ error_code: 'WOOXY_VALIDATION', human_error: expect.stringContaining('Variable plan type is date, but value is not valid date') });
+    await waitFor(() => (emulator.contacts(LIST) ?? []).some((c) => c.userId === '6'), { message: 'the valid contact of the batch arrives' });
+  });
+
+  it('pauses, without dead-lettering anyone, when Wooxy rejects the list itself (a variable missing from it), and resumes once it exists', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+        done();
+      },
+    });
+    const config = testConfig(tdb, {
+      postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc' },
+      wooxy: { accessToken: TOKEN, baseUrl: emulator.url, timeoutMs: 2000, maxRetries: 3 },
+      delivery: { idleIntervalMs: 30, pauseRetryMs: 150 },
+      reconcile: { pollIntervalMs: 100 },
+      // "tier" is not a variable of the list: every contact carries it, so every add is refused.
+      mappings: [{ table: 'public.users', contactListId: LIST, key: 'id', fields: { userId: 'id', email: 'email' }, variables: { plan: 'plan', tier: 'status' } }],
+    });
+    const c = (connector = testConnector(config, { log: createLogger({ level: 'warn', destination }) }));
+    await c.start();
+    await waitFor(() => c.replication?.isStreaming, { message: 'streaming' });
+    await tdb.query(`INSERT INTO users (id, email, plan) SELECT g, 't' || g || '@example.com', 'pro' FROM generate_series(1, 40) g`);
+    await waitFor(async () => (await c.metrics.deliveryPaused.get()).values[0]?.value === 1, { message: 'delivery paused' });
+    // Several retries, each one call: splitting would have made 79 calls and dead-lettered all 40.
+    const adds = () => emulator.stats().byEndpoint['contacts/add'].validation ?? 0;
+    await waitFor(() => adds() >= 4, { message: 'retried after pauseRetryMs' });
+    expect(adds()).toBeLessThan(20);
+    expect((await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n).toBe(0);
+    expect((await tdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`)).rows[0]!.n).toBe(40);
+    const paused = lines.map((l) => JSON.parse(l) as { level: number; msg: string; mapping?: string; code?: string }).filter((l) => l.msg.startsWith('delivery paused'));
+    expect(paused).toHaveLength(1);
+    expect(paused[0]).toMatchObject({ level: 50, mapping: 'users', code: 'WOOXY_LIST_REJECTED', msg: expect.stringContaining('Variable tier not found in list') });
+    expect(lines.join('\n')).not.toContain(TOKEN);
+
+    // The variable is created on the list: the next retry goes through and the list fills.
+    emulator.defineList({ id: LIST, variables: [{ name: 'plan', type: 'string' }, { name: 'tier', type: 'string' }] });
+    await converged(c);
+    expect((await c.metrics.deliveryPaused.get()).values[0]?.value).toBe(0);
+    expect(emulator.contacts(LIST)?.find((x) => x.userId === '7')).toMatchObject({ variables: { plan: 'pro', tier: 'active' } });
+    expect((await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n).toBe(0);
   });
 
   it('isolates the contact a request-level rejection is about, and sends the rest of its batch', async () => {
@@ -214,6 +258,23 @@ describe('delivery and reconciliation', () => {
     await tdb.query(`BEGIN; UPDATE users SET email = 'c2@example.com' WHERE id = 3; UPDATE users SET phone = '+15555550001', email = 'c@example.com' WHERE id = 3; UPDATE users SET phone = NULL WHERE id = 1; COMMIT;`);
     await converged(c);
     expect((await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n).toBe(0);
+  });
+
+  it('prunes, as leader, the requests resolved longer ago than reconcile.keepResolvedHours, and keeps the rest', async () => {
+    const reconcile = { pollIntervalMs: 100, keepResolvedHours: 24 };
+    const c = await start({ reconcile });
+    await tdb.query(`INSERT INTO users (id, email) SELECT g, 'k' || g || '@example.com' FROM generate_series(1, 30) g`);
+    await converged(c);
+    const count = async (where = 'true') => (await tdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.requests WHERE ${where}`)).rows[0]!.n as number;
+    expect(await count(`status = 'done'`)).toBeGreaterThan(0);
+    await connector!.stop();
+    // Two days pass: every request resolved so far is past the 24 h retention. One resolved 20 h ago is not.
+    await tdb.query(`UPDATE wooxy_cdc.requests SET sent_at = sent_at - interval '2 days', resolved_at = resolved_at - interval '2 days'`);
+    await tdb.query(`INSERT INTO wooxy_cdc.requests (request_id, mapping, list_id, op, batch_id, contact_count, status, sent_at, resolved_at, resolved_via)
+      VALUES ('recent', 'users', '${LIST}', 'add', 'b', 1, 'done', now() - interval '21 hours', now() - interval '20 hours', 'poll')`);
+    await start({ reconcile });
+    await waitFor(async () => (await count()) === 1, { message: 'old resolved requests pruned' });
+    expect((await tdb.query(`SELECT request_id FROM wooxy_cdc.requests`)).rows).toEqual([{ request_id: 'recent' }]);
   });
 
   it('re-sends the contacts of a request Wooxy forgot (past the 7-day retention), after warning', async () => {

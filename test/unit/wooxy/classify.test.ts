@@ -36,9 +36,19 @@ describe('classifyResponse', () => {
     ['Request saving error. Please, contact us or try again later', 'WOOXY_SERVER_ERROR', true],
     ['Too many concurrent requests: at most 10 are allowed', 'WOOXY_RATE_LIMITED', true],
     ['List with id abc not found!', 'WOOXY_LIST_NOT_FOUND', false],
+    ['Variable tier not found in list. Try to add it first', 'WOOXY_LIST_REJECTED', false],
+    // About one contact's value, not the list: isolated by splitting.
+    ['Variable signup type is date, but value is not valid date. Value yesterday', 'WOOXY_VALIDATION', false],
+    ['sourceId nope not found in your account at contact position 3', 'WOOXY_VALIDATION', false],
+    ['invalid RFC2822 email x at email field', 'WOOXY_VALIDATION', false],
     ['Bad Request', 'WOOXY_VALIDATION', false],
   ])('"%s" with HTTP 200 → %s', (message, expected, retryable) => {
     expect(code(x(200, { result: false, errors: [message] }))).toEqual([expected, retryable]);
+  });
+
+  it('a list-level message beside contact-level ones makes the whole rejection list-level', () => {
+    const messages = ['invalid RFC2822 email x at email field', 'Variable tier not found in list. Try to add it first'];
+    expect(code(x(200, { result: false, requestId: 'r', errors: messages }))).toEqual(['WOOXY_LIST_REJECTED', false]);
   });
 
   it('keeps the requestId and every message of a rejection', () => {
