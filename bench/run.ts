@@ -4,7 +4,7 @@
  * Not part of `npm test`: nothing here asserts a target; the table says pass or miss.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalCluster } from '../src/db/local-cluster.js';
@@ -65,4 +65,15 @@ writeFileSync(path.join(outDir, `${base}.json`), `${JSON.stringify(result, null,
 writeFileSync(path.join(outDir, `${base}.md`), renderMarkdown(result));
 writeFileSync(path.join(outDir, `${base}.svg`), renderSvg(result));
 log(`wrote bench/results/${base}.{json,md,svg} in ${result.durationSeconds} s`);
+if (base === 'latest') {
+  // The README's performance section shows the latest complete run: its table and chart, between markers.
+  const readmePath = path.resolve(import.meta.dirname, '../README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const block = `<!-- bench:start (written by npm run bench) -->\n${renderMarkdown(result)}\n![Each figure as a multiple of its target](bench/results/latest.svg)\n<!-- bench:end -->`;
+  const next = readme.replace(/<!-- bench:start[^]*?<!-- bench:end -->/, block);
+  if (next !== readme) {
+    writeFileSync(readmePath, next);
+    log('updated the README performance section');
+  }
+}
 process.exitCode = failures.length > 0 ? 1 : 0;

@@ -11,6 +11,8 @@ const LIMIT_MB = 150;
 const LATENCY_MS = 20;
 /** "Flat": the larger backlog may cost at most this much more than the smaller one. */
 const FLAT = 1.25;
+/** Issue 4: one transaction of this many rows streams through in bounded memory. */
+const BIG_TX = 200_000;
 
 export interface MemoryRun {
   changes: number;
@@ -39,11 +41,14 @@ export async function memory(ctx: ScenarioContext): Promise<Figure[]> {
   const cluster = await startCluster();
   const runs: Array<MemoryRun & { nodeOptions: string }> = [];
   const snapshots: SnapshotRun[] = [];
+  let bigTx: SnapshotRun | undefined;
   try {
     for (const [n, args] of [[smallN, flags], [largeN, flags], [smallN, []]] as const) {
       runs.push({ ...(await backlog(cluster, n, [...args])), nodeOptions: args.join(' ') || '(defaults)' });
       ctx.log(`memory: ${fmt(n)} changes, ${runs.at(-1)!.nodeOptions}: peak RSS ${runs.at(-1)!.peakMb.toFixed(1)} MB (${runs.at(-1)!.peakCapturedMb.toFixed(1)} MB once captured)`);
     }
+    bigTx = await largeTransaction(cluster, BIG_TX, flags);
+    ctx.log(`memory: one ${fmt(BIG_TX)}-row transaction: peak RSS ${bigTx.peakMb.toFixed(1)} MB, captured in ${bigTx.seconds} s`);
     for (const n of [smallN, largeN]) {
       snapshots.push(await snapshotOnStart(cluster, n, flags));
       ctx.log(`memory: snapshot of ${fmt(n)} rows: peak RSS ${snapshots.at(-1)!.peakMb.toFixed(1)} MB, ${fmt(snapshots.at(-1)!.rowsPerSecond)} rows/s`);
@@ -66,6 +71,17 @@ export async function memory(ctx: ScenarioContext): Promise<Figure[]> {
       score: Math.min(LIMIT_MB / large.peakMb, FLAT / growth),
       pass: large.peakMb <= LIMIT_MB && growth <= FLAT,
       details: { latencyMs: LATENCY_MS, runs },
+    },
+    {
+      id: 'memory-large-transaction',
+      title: `Memory: peak RSS, one ${label(BIG_TX)}-row transaction`,
+      measured: `${bigTx.peakMb.toFixed(0)} MB, captured at ${fmt(bigTx.rowsPerSecond)} changes/s, with \`${flags.join(' ')}\``,
+      against: `limit ${LIMIT_MB} MB`,
+      ratio: round(bigTx.peakMb / LIMIT_MB, 3),
+      target: `≤ ${LIMIT_MB} MB`,
+      score: LIMIT_MB / bigTx.peakMb,
+      pass: bigTx.peakMb <= LIMIT_MB,
+      details: { run: bigTx },
     },
     {
       id: 'memory-defaults',
@@ -161,6 +177,29 @@ export async function snapshotOnStart(cluster: LocalCluster, n: number, nodeArgs
     await until(async () => (await outboxState(db)).pending === n, { timeoutMs: 1_200_000, intervalMs: 500, message: 'the snapshot queued' });
     const seconds = (Date.now() - t0) / 1000;
     return { rows: n, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(n / seconds), series: series.filter((_, i) => i % 4 === 0) };
+  } finally {
+    stopSampling();
+    await stopChild(child);
+    await emulator.close();
+    await dropSlots(db);
+    await db.close();
+  }
+}
+
+/** One INSERT of `rows` rows in a single transaction, captured into the outbox while the API refuses calls. */
+export async function largeTransaction(cluster: LocalCluster, rows: number, nodeArgs: string[]): Promise<SnapshotRun> {
+  const db = await createBenchDb(cluster, `bigtx_${Date.now().toString(36)}`);
+  const emulator = await startBenchEmulator({ latencyMs: LATENCY_MS, authError: 'invalid' }, 1000);
+  const child = startChild(await writeChildConfig({ dbUrl: db.url, emulatorUrl: emulator.url, delivery: { pauseRetryMs: 60_000 } }), nodeArgs);
+  const series: Array<[number, number]> = [];
+  const stopSampling = sampleRss(child, series, Date.now());
+  try {
+    await child.streaming();
+    const t0 = Date.now();
+    await db.query(insertUsersSql(1, rows));
+    await until(async () => (await outboxState(db)).pending === rows, { timeoutMs: 900_000, intervalMs: 250, message: 'the transaction captured' });
+    const seconds = (Date.now() - t0) / 1000;
+    return { rows, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(rows / seconds), series: series.filter((_, i) => i % 2 === 0) };
   } finally {
     stopSampling();
     await stopChild(child);
