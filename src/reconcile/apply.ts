@@ -150,14 +150,18 @@ export async function applyStatus(opts: ApplyOptions, status: RequestStatus, via
         SELECT m, k, op, NULLIF(p, 'null'), code, human, a FROM x WHERE kind = 'dead'
         ON CONFLICT (mapping, source_key) DO UPDATE SET op = EXCLUDED.op, payload = EXCLUDED.payload, error_code = EXCLUDED.error_code,
           human_error = EXCLUDED.human_error, attempts = EXCLUDED.attempts, last_seen = now()
+      ), resolved AS (
+        UPDATE ${t.requests} SET status = ${status.status}, resolved_at = now(), resolved_via = ${via}, checked_at = now()
+        WHERE request_id = ${status.id}
       )
       DELETE FROM ${t.outbox} o USING x WHERE o.state = 'inflight' AND o.request_id = ${status.id} AND o.mapping = x.m AND o.source_key = x.k`.execute(trx);
-    // Contacts deleted at the source and now gone from Wooxy need no state any more.
-    await sql`DELETE FROM ${t.state} s USING jsonb_to_recordset(${x}::jsonb) AS x(m text, k text, kind text)
-      WHERE x.kind = 'success' AND s.mapping = x.m AND s.source_key = x.k AND s.row IS NULL AND s.desired IS NULL AND s.synced IS NULL
-        AND NOT EXISTS (SELECT 1 FROM ${t.outbox} o WHERE o.mapping = s.mapping AND o.source_key = s.source_key)`.execute(trx);
-    await sql`UPDATE ${t.requests} SET status = ${status.status}, resolved_at = now(), resolved_via = ${via}, checked_at = now()
-      WHERE request_id = ${status.id}`.execute(trx);
+    // Contacts deleted at the source and now gone from Wooxy need no state any more. Its own statement: it must
+    // see the in-flight entries deleted above. Only a removal can leave such a state behind.
+    if (rows.some((r) => r.kind === 'success' && r.op === 'remove')) {
+      await sql`DELETE FROM ${t.state} s USING jsonb_to_recordset(${x}::jsonb) AS x(m text, k text, kind text, op text)
+        WHERE x.kind = 'success' AND x.op = 'remove' AND s.mapping = x.m AND s.source_key = x.k AND s.row IS NULL AND s.desired IS NULL AND s.synced IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ${t.outbox} o WHERE o.mapping = s.mapping AND o.source_key = s.source_key)`.execute(trx);
+    }
     metrics.requestStatuses.inc({ status: status.status, via });
     for (const r of rows) {
       if (r.kind === 'dead') {

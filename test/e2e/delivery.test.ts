@@ -93,6 +93,11 @@ describe('delivery and reconciliation', () => {
     await tdb.query(`INSERT INTO users (id, email) VALUES (13, 'back13@example.com')`);
     await converged(c);
     expect(emulator.stats().peakConcurrency).toBeLessThanOrEqual(10);
+    // A contact deleted at the source and removed from Wooxy leaves no state behind; every other row keeps one.
+    const { rows: states } = await tdb.query<{ n: number; live: number }>(
+      `SELECT count(*)::int AS n, (SELECT count(*)::int FROM users) AS live FROM wooxy_cdc.contact_state`,
+    );
+    expect(states[0]!.n).toBe(states[0]!.live);
     const { rows: resolved } = await tdb.query(`SELECT resolved_via, count(*)::int AS n FROM wooxy_cdc.requests GROUP BY 1`);
     expect(resolved.map((r) => String(r.resolved_via))).toEqual(['poll']);
   });
