@@ -34,7 +34,14 @@ export function createDb(options: DbOptions): DbHandle {
   // has no listener, and an unhandled 'error' kills the process. Every client gets one for its whole life:
   // the statement in progress still fails, and the broken client is discarded when it is released.
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    // The slot is acknowledged once an outbox transaction has committed, so that commit must be on disk: a
+    // server (or database, or role) running with synchronous_commit = off would report commits it can still
+    // lose in a crash, after the slot has moved past them. Every other level flushes locally; those are kept.
+    // Queued before any statement of the session: a client runs its queries in order.
+    client.query(`SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`).catch(() => undefined);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }).withSchema(options.schema);
   let closed = false;
   return {
