@@ -143,10 +143,7 @@ export class Pipeline {
       log: log.child({ stage: 'delivery' }),
       metrics,
       batchSize: delivery.batchSize,
-      // Twice as many batches as calls: while ten calls are out, the next ten are claimed, marked and queued
-      // at the limiter, and the last ten recorded, so Postgres work overlaps Wooxy's latency instead of
-      // adding to it. The limiter still holds calls to its concurrency.
-      concurrency: this.opts.concurrency * 2,
+      concurrency: this.opts.concurrency,
       idleIntervalMs: delivery.idleIntervalMs,
       pauseRetryMs: delivery.pauseRetryMs,
       webHookUri: this.opts.webHookUri,

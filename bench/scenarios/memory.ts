@@ -49,7 +49,8 @@ export async function memory(ctx: ScenarioContext): Promise<Figure[]> {
     }
     bigTx = await largeTransaction(cluster, BIG_TX, flags);
     ctx.log(`memory: one ${fmt(BIG_TX)}-row transaction: peak RSS ${bigTx.peakMb.toFixed(1)} MB, captured in ${bigTx.seconds} s`);
-    for (const n of [smallN, largeN]) {
+    // A 10k snapshot ends before the heap has grown to its working size: flatness is judged from 50k up.
+    for (const n of ctx.quick ? [50_000, 200_000] : [smallN, largeN]) {
       snapshots.push(await snapshotOnStart(cluster, n, flags));
       ctx.log(`memory: snapshot of ${fmt(n)} rows: peak RSS ${snapshots.at(-1)!.peakMb.toFixed(1)} MB, ${fmt(snapshots.at(-1)!.rowsPerSecond)} rows/s`);
     }
@@ -96,9 +97,9 @@ export async function memory(ctx: ScenarioContext): Promise<Figure[]> {
     },
     {
       id: 'memory-snapshot',
-      title: `Memory: peak RSS, ${label(largeN)}-row snapshot`,
-      measured: `${snapLarge.peakMb.toFixed(0)} MB (${label(smallN)}: ${snapSmall.peakMb.toFixed(0)} MB, ×${snapGrowth.toFixed(2)}), ${fmt(snapLarge.rowsPerSecond)} rows/s, with \`${flags.join(' ')}\``,
-      against: `limit ${LIMIT_MB} MB, flat (≤ ×${FLAT} from ${label(smallN)} to ${label(largeN)})`,
+      title: `Memory: peak RSS, ${label(snapLarge.rows)}-row snapshot`,
+      measured: `${snapLarge.peakMb.toFixed(0)} MB (${label(snapSmall.rows)}: ${snapSmall.peakMb.toFixed(0)} MB, ×${snapGrowth.toFixed(2)}), ${fmt(snapLarge.rowsPerSecond)} rows/s, with \`${flags.join(' ')}\``,
+      against: `limit ${LIMIT_MB} MB, flat (≤ ×${FLAT} from ${label(snapSmall.rows)} to ${label(snapLarge.rows)})`,
       ratio: round(snapLarge.peakMb / LIMIT_MB, 3),
       target: `≤ ${LIMIT_MB} MB, flat`,
       score: Math.min(LIMIT_MB / snapLarge.peakMb, FLAT / snapGrowth),
@@ -174,7 +175,8 @@ export async function snapshotOnStart(cluster: LocalCluster, n: number, nodeArgs
   const series: Array<[number, number]> = [];
   const stopSampling = sampleRss(child, series, t0);
   try {
-    await until(async () => (await outboxState(db)).pending === n, { timeoutMs: 1_200_000, intervalMs: 500, message: 'the snapshot queued' });
+    // The outbox exists once the connector has migrated its schema.
+    await until(async () => (await outboxState(db).catch(() => ({ pending: -1 }))).pending === n, { timeoutMs: 1_200_000, intervalMs: 500, message: 'the snapshot queued' });
     const seconds = (Date.now() - t0) / 1000;
     return { rows: n, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(n / seconds), series: series.filter((_, i) => i % 4 === 0) };
   } finally {

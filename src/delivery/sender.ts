@@ -17,7 +17,7 @@ export interface SenderOptions {
   metrics: Metrics;
   /** Contacts per add/update call, identifiers per remove call (≤ 100). */
   batchSize: number;
-  /** Batches in flight at once; the client's limiter bounds the calls anyway. */
+  /** Calls Wooxy takes at once (the limiter's concurrency); up to twice as many batches are under way. */
   concurrency: number;
   idleIntervalMs: number;
   /** After an authorization or list error, how long delivery waits before trying again. */
@@ -104,14 +104,29 @@ export class Sender {
       });
   }
 
+  /**
+   * Up to twice as many batches as calls are under way: while the calls are out, full batches of a backlog
+   * are claimed, marked and queued at the limiter, and finished ones recorded, so Postgres work overlaps
+   * Wooxy's latency instead of adding to it (the limiter still holds calls to its concurrency). Beyond the
+   * calls, only full batches go ahead: under a steady trickle a partial batch waits for a free call instead,
+   * gathering what arrives meanwhile, or small batches would queue behind each other at the limiter.
+   */
   private async pump(): Promise<void> {
-    while (this.running && Date.now() >= this.pausedUntil && this.inFlight < this.opts.concurrency) {
-      const free = this.opts.concurrency - this.inFlight;
+    const calls = this.opts.concurrency;
+    while (this.running && Date.now() >= this.pausedUntil && this.inFlight < 2 * calls) {
+      const free = 2 * calls - this.inFlight;
       const entries = await this.claim(free * this.opts.batchSize);
       if (entries.length === 0) return;
       const batches = await this.plan(entries);
       if (batches.length === 0) continue;
-      for (const batch of batches) this.dispatch(batch);
+      let dispatched = 0;
+      for (const batch of batches) {
+        if (this.inFlight >= calls && batch.items.length < this.opts.batchSize) continue;
+        this.dispatch(batch);
+        dispatched++;
+      }
+      // What is left waits for a call to finish (its end kicks the pump again).
+      if (dispatched === 0) return;
     }
   }
 
