@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { initial } from './0001_initial.js';
 import { delivery } from './0002_delivery.js';
 import { snapshot } from './0003_snapshot.js';
+import { fillfactor } from './0004_fillfactor.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -11,4 +12,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0001_initial', initial],
   ['0002_delivery', delivery],
   ['0003_snapshot', snapshot],
+  ['0004_fillfactor', fillfactor],
 ];
