@@ -83,8 +83,11 @@ export function decide(entry: PendingEntry, upsert: boolean): Decision {
 /**
  * Identifiers moving between contacts: A wants an identifier that B holds in Wooxy and gives up in its own
  * pending change. Sending A first would be rejected (ERR_CONTACT_DUPLICATION_ATTEMPT), so A waits for B. When
- * B also waits for A (two users swapping emails), the lower key is replaced (removed, then added) to break
- * the cycle. Longer cycles are broken by the same fallback after a rejection.
+ * B also waits for A (two users swapping emails), or A, B and C pass their emails round, every contact waits
+ * for another and none would ever be sent: in each such cycle (a strongly connected part of the waits-for
+ * graph, of any length) the lowest key is replaced (removed, then added), which frees what it held; the rest
+ * follow once that removal resolves. A cycle this batch cannot see (a holder not claimed with it) is broken
+ * by the fallback after Wooxy's rejection.
  */
 export function orderMoves(entries: readonly PendingEntry[]): { deferred: Set<string>; replace: Set<string> } {
   const holder = new Map<string, PendingEntry>();
@@ -102,13 +105,47 @@ export function orderMoves(entries: readonly PendingEntry[]): { deferred: Set<st
       waitsFor.set(id(e), set);
     }
   }
-  const deferred = new Set<string>();
   const replace = new Set<string>();
-  for (const [a, blockers] of waitsFor) {
-    const cycle = [...blockers].some((b) => waitsFor.get(b)?.has(a));
-    const partner = [...blockers].find((b) => waitsFor.get(b)?.has(a));
-    if (cycle && partner !== undefined && a < partner) replace.add(a);
-    else deferred.add(a);
+  for (const part of stronglyConnected(waitsFor)) {
+    if (part.length > 1) replace.add(part.reduce((lowest, k) => (k < lowest ? k : lowest)));
   }
+  const deferred = new Set([...waitsFor.keys()].filter((k) => !replace.has(k)));
   return { deferred, replace };
+}
+
+/** Tarjan's strongly connected components of a directed graph given as adjacency sets. */
+function stronglyConnected(graph: ReadonlyMap<string, ReadonlySet<string>>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const parts: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next);
+    next++;
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+    }
+    if (low.get(v) === index.get(v)) {
+      const part: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        part.push(w);
+      } while (w !== v);
+      parts.push(part);
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return parts;
 }
