@@ -15,7 +15,7 @@ interface Options {
 
 async function withDb<T>(file: string, work: (handle: DbHandle, admin: typeof import('../admin/dead-letters.js')) => Promise<T>): Promise<T> {
   const [{ loadConfig }, { createDb }, admin] = await Promise.all([import('../config/loader.js'), import('../db/index.js'), import('../admin/dead-letters.js')]);
-  const config = await loadConfig(file);
+  const config = await loadConfig(file, process.env, { withoutWooxy: true });
   const pg = config.postgres;
   const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} dead-letters` });
   try {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .description("create or upgrade the connector's own schema (run also applies it at start)")
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .action(async (opts: { config: string }) => {
-      const config = await loadConfig(opts.config);
+      const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const log = createLogger({ level: config.log.level });
       const handle = createDb({ url: config.postgres.url, schema: config.postgres.schema, poolSize: 2 });
       try {

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('-w, --where <sql>', "SQL predicate on the source table, e.g. \"updated_at > now() - interval '1 day'\" (read-only)")
     .option('--chunk-size <rows>', 'rows per transaction (default: snapshot.chunkSize)')
     .action(async (opts: { config: string; mapping: string; where?: string; chunkSize?: string }) => {
-      const config = await loadConfig(opts.config);
+      const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const log = createLogger({ level: config.log.level });
       const chunkSize = parseChunkSize(opts.chunkSize, config.snapshot.chunkSize);
       if (opts.where !== undefined && opts.where.trim() === '') throw new CdcError('USAGE_INVALID', '--where is empty');

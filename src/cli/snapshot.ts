@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('-m, --mapping <name>', 'only this mapping (default: all)')
     .option('--chunk-size <rows>', 'rows per transaction (default: snapshot.chunkSize)')
     .action(async (opts: { config: string; mapping?: string; chunkSize?: string }) => {
-      const config = await loadConfig(opts.config);
+      const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const log = createLogger({ level: config.log.level });
       const chunkSize = parseChunkSize(opts.chunkSize, config.snapshot.chunkSize);
       const session = await openSnapshotSession(config, log);

@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON document (for scripts)')
     .action(async (opts: { config: string; json?: boolean }) => {
       const [{ loadConfig }, { readStatus }] = await Promise.all([import('../config/loader.js'), import('../admin/status.js')]);
-      const config = await loadConfig(opts.config);
+      const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const status = await readStatus(config);
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${render(status)}\n`);
     });

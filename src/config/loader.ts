@@ -72,10 +72,28 @@ function issuesToProblems(issues: z.core.$ZodIssue[]): ConfigProblem[] {
   });
 }
 
+export interface LoadOptions {
+  /**
+   * The command never calls Wooxy (status, dead-letters, migrate, snapshot, resync): the access token may be
+   * missing from its environment. Operators run these where the token is not, and need not be, available.
+   */
+  withoutWooxy?: boolean;
+}
+
+/** What stands in for an access token a command that never calls Wooxy was not given. */
+export const TOKEN_NOT_NEEDED = '(not needed by this command)';
+
 /** Validates an already-parsed document (what tests and embedders use). */
-export function parseConfig(raw: unknown, env: Env = process.env, file?: string): Config {
-  const problems: ConfigProblem[] = [];
+export function parseConfig(raw: unknown, env: Env = process.env, file?: string, options: LoadOptions = {}): Config {
+  let problems: ConfigProblem[] = [];
   const interpolated = interpolate(raw ?? {}, env, problems);
+  if (options.withoutWooxy) {
+    const wooxy = (interpolated as { wooxy?: Record<string, unknown> } | null)?.wooxy;
+    if (wooxy && typeof wooxy === 'object' && (problems.some((p) => p.path === 'wooxy.accessToken') || wooxy.accessToken === undefined)) {
+      wooxy.accessToken = TOKEN_NOT_NEEDED;
+      problems = problems.filter((p) => p.path !== 'wooxy.accessToken');
+    }
+  }
   // A section left with only comments in it parses as null: treat it as empty, so its defaults apply.
   if (interpolated && typeof interpolated === 'object' && !Array.isArray(interpolated)) {
     for (const [k, v] of Object.entries(interpolated)) if (v === null) (interpolated as Record<string, unknown>)[k] = {};
@@ -88,7 +106,7 @@ export function parseConfig(raw: unknown, env: Env = process.env, file?: string)
   return result.data;
 }
 
-export function parseConfigText(text: string, env: Env = process.env, file?: string): Config {
+export function parseConfigText(text: string, env: Env = process.env, file?: string, options: LoadOptions = {}): Config {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -96,15 +114,15 @@ export function parseConfigText(text: string, env: Env = process.env, file?: str
       file,
     );
   }
-  return parseConfig(doc.toJS(), env, file);
+  return parseConfig(doc.toJS(), env, file, options);
 }
 
-export async function loadConfig(file: string, env: Env = process.env): Promise<Config> {
+export async function loadConfig(file: string, env: Env = process.env, options: LoadOptions = {}): Promise<Config> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new ConfigError([{ path: '(file)', message: `cannot read ${file}: ${(e as Error).message}` }], file);
   }
-  return parseConfigText(text, env, file);
+  return parseConfigText(text, env, file, options);
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { renderConfigTable, README_PATH, replaceSection } from '../../src/config/docs.js';
-import { ConfigError, loadConfig, parseConfig, parseConfigText } from '../../src/config/loader.js';
+import { ConfigError, loadConfig, parseConfig, parseConfigText, TOKEN_NOT_NEEDED } from '../../src/config/loader.js';
 
 const env = { DATABASE_URL: 'postgres://u:secret@db/app', WOOXY_ACCESS_TOKEN: 'tok', WOOXY_LIST_ID: 'list-1' };
 
@@ -87,5 +87,17 @@ describe('configuration', () => {
   it('keeps the README configuration table in step with the schema', async () => {
     const readme = await readFile(README_PATH, 'utf8');
     expect(replaceSection(readme, renderConfigTable()), 'README table is stale: run npm run docs:config').toBe(readme);
+  });
+
+  it('lets commands that never call Wooxy run without the access token, and no other command', () => {
+    const { WOOXY_ACCESS_TOKEN: _unused, ...noToken } = env;
+    expect(problems(() => parseConfig(minimal(), noToken))).toEqual(['wooxy.accessToken: environment variable WOOXY_ACCESS_TOKEN is not set']);
+    const config = parseConfig(minimal(), noToken, undefined, { withoutWooxy: true });
+    expect(config.wooxy.accessToken).toBe(TOKEN_NOT_NEEDED);
+    // Everything else is still checked.
+    const { DATABASE_URL: _url, ...neither } = noToken;
+    expect(problems(() => parseConfig(minimal(), neither, undefined, { withoutWooxy: true }))).toEqual(['postgres.url: environment variable DATABASE_URL is not set']);
+    // A token that is there is used as it is.
+    expect(parseConfig(minimal(), env, undefined, { withoutWooxy: true }).wooxy.accessToken).toBe('tok');
   });
 });
