@@ -285,6 +285,10 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       },
     );
     const dead = await c.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters');
+    if ((dead.rows[0] as { n: number }).n > 0) {
+      const { rows } = await c.query('SELECT source_key, op, error_code, human_error, attempts FROM wooxy_cdc.dead_letters ORDER BY source_key');
+      log(`dead letters: ${JSON.stringify(rows)}`);
+    }
     const stats = emulator.stats();
     const existed = emulator
       .requestLog()
