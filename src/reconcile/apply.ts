@@ -37,6 +37,16 @@ export function retryDelayMs(attempts: number): number {
 }
 
 /**
+ * The add ⇄ update fallback goes at once the first time. Repeated, it means another contact holds one of the
+ * identifiers (the add finds it by email or phone, the update by userId finds nothing) until that contact's
+ * own change lands: back off, or the ping-pong burns every attempt in seconds and dead-letters a contact
+ * that only had to wait (the convergence test found it: 50 attempts in 2 s).
+ */
+function fallbackDelayMs(attempts: number): number {
+  return attempts <= 1 ? 0 : retryDelayMs(attempts - 1);
+}
+
+/**
  * Per-contact rules for a finished request (issue 5): success records what Wooxy now holds; an add told
  * the contact exists is sent again as an update, an update told it does not exist as an add; a remove of a
  * missing contact is done; ERR_SYSTEM_ERROR and failed requests retry with backoff; identifiers held by
@@ -48,10 +58,10 @@ export function verdictFor(op: Inflight['sent_op'], attempts: number, error: { e
   const { error: code, humanError: human } = error;
   switch (code) {
     case 'ERR_CONTACT_EXISTS':
-      return op === 'add' ? { kind: 'retry', hint: 'update', delayMs: 0, code, human } : { kind: 'dead', code, human };
+      return op === 'add' ? { kind: 'retry', hint: 'update', delayMs: fallbackDelayMs(attempts), code, human } : { kind: 'dead', code, human };
     case 'ERR_CONTACT_NOT_EXISTS':
       if (op === 'remove') return { kind: 'success' };
-      return { kind: 'retry', hint: 'add', delayMs: 0, code, human };
+      return { kind: 'retry', hint: 'add', delayMs: fallbackDelayMs(attempts), code, human };
     case 'ERR_SYSTEM_ERROR':
     case 'UNRESOLVED':
       return { kind: 'retry', hint: null, delayMs: retryDelayMs(attempts), code, human };
