@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { waitFor } from './wait.js';
 
 export interface TestDatabase {
   /** Connection string to this file's own database. */
@@ -57,16 +58,14 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
       await pool.end();
       // Active walsenders hold their slots: end every session on the database first.
       await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
-      for (let attempt = 0; ; attempt++) {
-        try {
+      // A terminated walsender releases its slot a moment later: until then the drop fails, and is tried again.
+      await waitFor(
+        async () => {
           await adminQuery('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1', [database]);
-          break;
-        } catch (e) {
-          // A terminated walsender releases its slot a moment later.
-          if (attempt > 50) throw e;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+          return true;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, message: `the slots of ${database} dropped` },
+      );
       await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     },
   };
