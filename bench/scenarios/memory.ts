@@ -1,9 +1,10 @@
 import type { LocalCluster } from '../../src/db/local-cluster.js';
+import type { Emulator } from '../../src/emulator/index.js';
 import { productionNodeOptions } from '../../test/helpers/node-options.js';
-import { startChild, stopChild, writeChildConfig, type ChildConnector } from '../lib/connector-process.js';
+import { startChild, stopChild, writeChildConfig, type ChildConfig, type ChildConnector } from '../lib/connector-process.js';
 import { LIST_ID, startBenchEmulator } from '../lib/emulator.js';
 import { fmt, type Figure, type ScenarioContext } from '../lib/figure.js';
-import { createBenchDb, drained, dropSlots, insertUsersSql, outboxState, startCluster, stopCluster } from '../lib/pg.js';
+import { createBenchDb, drained, dropSlots, insertUsersSql, outboxState, startCluster, stopCluster, type BenchDb } from '../lib/pg.js';
 import { round, until } from '../lib/stats.js';
 
 const LIMIT_MB = 150;
@@ -117,17 +118,58 @@ function sampleRss(child: ChildConnector, series: Array<[number, number]>, t0: n
   return () => clearInterval(timer);
 }
 
-export async function backlog(cluster: LocalCluster, n: number, nodeArgs: string[] = []): Promise<MemoryRun> {
-  const db = await createBenchDb(cluster, `memory_${n}_${Date.now().toString(36)}`);
-  const emulator = await startBenchEmulator({ latencyMs: LATENCY_MS, authError: 'invalid' }, 1000);
-  const child = startChild(await writeChildConfig({ dbUrl: db.url, emulatorUrl: emulator.url, delivery: { pauseRetryMs: 500 } }), nodeArgs);
-  const series: Array<[number, number]> = [];
-  const t0 = Date.now();
-  const stopSampling = sampleRss(child, series, t0);
+/** Inserts users 1..n in transactions of 100k rows. */
+async function insertUsers(db: BenchDb, n: number): Promise<void> {
+  const chunk = 100_000;
+  for (let from = 1; from <= n; from += chunk) await db.query(insertUsersSql(from, Math.min(n, from + chunk - 1)));
+}
+
+interface Run {
+  db: BenchDb;
+  emulator: Emulator;
+  child: ChildConnector;
+  /** [seconds since the child started, VmRSS MB], every 500 ms. */
+  series: Array<[number, number]>;
+  started: number;
+}
+
+/**
+ * A fresh database (prepared by `before`, ahead of the connector's first start), an emulator that refuses
+ * every call (authError) until the body lets it, and the compiled CLI sampled for RSS; all torn down after.
+ */
+async function withRefusingApi<T>(
+  cluster: LocalCluster,
+  name: string,
+  setup: { nodeArgs: string[]; config?: Pick<ChildConfig, 'delivery' | 'snapshot'>; before?: (db: BenchDb) => Promise<void> },
+  body: (run: Run) => Promise<T>,
+): Promise<T> {
+  const db = await createBenchDb(cluster, `${name}_${Date.now().toString(36)}`);
   try {
+    await setup.before?.(db);
+    const emulator = await startBenchEmulator({ latencyMs: LATENCY_MS, authError: 'invalid' }, 1000);
+    try {
+      const child = startChild(await writeChildConfig({ dbUrl: db.url, emulatorUrl: emulator.url, ...setup.config }), setup.nodeArgs);
+      const run: Run = { db, emulator, child, series: [], started: Date.now() };
+      const stopSampling = sampleRss(child, run.series, run.started);
+      try {
+        return await body(run);
+      } finally {
+        stopSampling();
+        await stopChild(child);
+      }
+    } finally {
+      await emulator.close();
+    }
+  } finally {
+    await dropSlots(db);
+    await db.close();
+  }
+}
+
+export async function backlog(cluster: LocalCluster, n: number, nodeArgs: string[] = []): Promise<MemoryRun> {
+  return withRefusingApi(cluster, `memory_${n}`, { nodeArgs, config: { delivery: { pauseRetryMs: 500 } } }, async ({ db, emulator, child, series, started }) => {
     await child.streaming();
-    const chunk = 100_000;
-    for (let from = 1; from <= n; from += chunk) await db.query(insertUsersSql(from, Math.min(n, from + chunk - 1)));
+    await insertUsers(db, n);
     await until(async () => (await outboxState(db)).pending === n, { timeoutMs: 900_000, intervalMs: 500, message: 'the backlog captured' });
     const captured = Date.now();
     const peakCapturedMb = child.memory()!.hwmMb;
@@ -139,17 +181,11 @@ export async function backlog(cluster: LocalCluster, n: number, nodeArgs: string
       changes: n,
       peakCapturedMb: round(peakCapturedMb, 1),
       peakMb: round(peakMb, 1),
-      secondsToCapture: round((captured - t0) / 1000, 1),
+      secondsToCapture: round((captured - started) / 1000, 1),
       secondsToDeliver: round((Date.now() - captured) / 1000, 1),
       series: series.filter((_, i) => i % 2 === 0),
     };
-  } finally {
-    stopSampling();
-    await stopChild(child);
-    await emulator.close();
-    await dropSlots(db);
-    await db.close();
-  }
+  });
 }
 
 export interface SnapshotRun {
@@ -160,53 +196,35 @@ export interface SnapshotRun {
   series: Array<[number, number]>;
 }
 
+function queuedRun(child: ChildConnector, rows: number, since: number, series: Array<[number, number]>, every: number): SnapshotRun {
+  const seconds = (Date.now() - since) / 1000;
+  return { rows, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(rows / seconds), series: series.filter((_, i) => i % every === 0) };
+}
+
 /**
  * The table holds `n` rows before the connector first starts; its snapshot on start reads them in chunks into
  * the outbox beside the stream. The API refuses every call, so nothing drains while the snapshot runs: peak
  * RSS is the snapshot's (and the idle stream's) alone.
  */
 export async function snapshotOnStart(cluster: LocalCluster, n: number, nodeArgs: string[]): Promise<SnapshotRun> {
-  const db = await createBenchDb(cluster, `snapshot_${n}_${Date.now().toString(36)}`);
-  for (let from = 1; from <= n; from += 100_000) await db.query(insertUsersSql(from, Math.min(n, from + 100_000 - 1)));
-  await db.query('VACUUM ANALYZE users');
-  const emulator = await startBenchEmulator({ latencyMs: LATENCY_MS, authError: 'invalid' }, 1000);
-  const t0 = Date.now();
-  const child = startChild(await writeChildConfig({ dbUrl: db.url, emulatorUrl: emulator.url, delivery: { pauseRetryMs: 60_000 }, snapshot: { onStart: true } }), nodeArgs);
-  const series: Array<[number, number]> = [];
-  const stopSampling = sampleRss(child, series, t0);
-  try {
+  const before = async (db: BenchDb) => {
+    await insertUsers(db, n);
+    await db.query('VACUUM ANALYZE users');
+  };
+  return withRefusingApi(cluster, `snapshot_${n}`, { nodeArgs, before, config: { delivery: { pauseRetryMs: 60_000 }, snapshot: { onStart: true } } }, async ({ db, child, series, started }) => {
     // The outbox exists once the connector has migrated its schema.
     await until(async () => (await outboxState(db).catch(() => ({ pending: -1 }))).pending === n, { timeoutMs: 1_200_000, intervalMs: 500, message: 'the snapshot queued' });
-    const seconds = (Date.now() - t0) / 1000;
-    return { rows: n, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(n / seconds), series: series.filter((_, i) => i % 4 === 0) };
-  } finally {
-    stopSampling();
-    await stopChild(child);
-    await emulator.close();
-    await dropSlots(db);
-    await db.close();
-  }
+    return queuedRun(child, n, started, series, 4);
+  });
 }
 
 /** One INSERT of `rows` rows in a single transaction, captured into the outbox while the API refuses calls. */
 export async function largeTransaction(cluster: LocalCluster, rows: number, nodeArgs: string[]): Promise<SnapshotRun> {
-  const db = await createBenchDb(cluster, `bigtx_${Date.now().toString(36)}`);
-  const emulator = await startBenchEmulator({ latencyMs: LATENCY_MS, authError: 'invalid' }, 1000);
-  const child = startChild(await writeChildConfig({ dbUrl: db.url, emulatorUrl: emulator.url, delivery: { pauseRetryMs: 60_000 } }), nodeArgs);
-  const series: Array<[number, number]> = [];
-  const stopSampling = sampleRss(child, series, Date.now());
-  try {
+  return withRefusingApi(cluster, 'bigtx', { nodeArgs, config: { delivery: { pauseRetryMs: 60_000 } } }, async ({ db, child, series }) => {
     await child.streaming();
     const t0 = Date.now();
     await db.query(insertUsersSql(1, rows));
     await until(async () => (await outboxState(db)).pending === rows, { timeoutMs: 900_000, intervalMs: 250, message: 'the transaction captured' });
-    const seconds = (Date.now() - t0) / 1000;
-    return { rows, peakMb: round(child.memory()!.hwmMb, 1), seconds: round(seconds, 1), rowsPerSecond: Math.round(rows / seconds), series: series.filter((_, i) => i % 2 === 0) };
-  } finally {
-    stopSampling();
-    await stopChild(child);
-    await emulator.close();
-    await dropSlots(db);
-    await db.close();
-  }
+    return queuedRun(child, rows, t0, series, 2);
+  });
 }
