@@ -3,6 +3,7 @@ import { initial } from './0001_initial.js';
 import { delivery } from './0002_delivery.js';
 import { snapshot } from './0003_snapshot.js';
 import { fillfactor } from './0004_fillfactor.js';
+import { integrity } from './0005_integrity.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -13,4 +14,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0002_delivery', delivery],
   ['0003_snapshot', snapshot],
   ['0004_fillfactor', fillfactor],
+  ['0005_integrity', integrity],
 ];

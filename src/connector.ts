@@ -1,5 +1,6 @@
 import type { Config } from './config/schema.js';
 import { createDb, type DbHandle } from './db/index.js';
+import { durableSessionOptions } from './db/durability.js';
 import { assertSchemaKnown, migrate } from './db/migrator.js';
 import { LeaderElection, type Role } from './ha/leader.js';
 import { compileMapping, type ContactCheck, type Mapper } from './mapping/mapper.js';
@@ -9,12 +10,13 @@ import { startOpsServer, type ReadyState } from './observability/server.js';
 import { Pipeline } from './pipeline.js';
 import type { SnapshotService } from './snapshot/service.js';
 import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
+import { storeContext } from './store/context.js';
 import { createWebhookHandler, WEBHOOK_PATH } from './reconcile/webhook.js';
 import type { ReplicationStream } from './source/stream.js';
-import { sleep } from './wooxy/backoff.js';
+import { sleep } from './lib/sleep.js';
 import { WooxyClient } from './wooxy/client.js';
 import { createLimiter, type WooxyLimiter } from './wooxy/limiter.js';
-import { validateContact } from './wooxy/validate.js';
+import { vendorCheck } from './mapping/vendor-check.js';
 
 export interface ConnectorOptions {
   config: Config;
@@ -27,9 +29,6 @@ export interface ConnectorOptions {
   /** Capture only: no delivery or reconciliation (tests of the capture stage). */
   captureOnly?: boolean;
 }
-
-/** The vendor's own rules (src/wooxy/validate.ts), applied to every row before it is queued. */
-export const vendorCheck: ContactCheck = (contact) => validateContact(contact, { mode: 'add', position: 0 });
 
 /**
  * One instance of the connector. `start()` migrates, opens the ops server (health, readiness, metrics,
@@ -64,6 +63,7 @@ export class Connector {
       baseUrl: w.baseUrl,
       limiter: this.limiter,
       timeoutMs: w.timeoutMs,
+      timeoutGraceMs: w.timeoutGraceMs,
       retry: { maxAttempts: w.maxRetries + 1 },
       logger: opts.log,
       // A call waiting to retry when leadership ends (or the process stops) gives up at once instead of
@@ -120,14 +120,17 @@ export class Connector {
   private async startUp(): Promise<void> {
     const { config, log } = this.opts;
     const pg = config.postgres;
-    this.handle = createDb({ url: pg.url, schema: pg.schema, poolSize: pg.poolSize, applicationName: pg.applicationName });
+    const sessionOptions = await durableSessionOptions(pg.url, pg.applicationName);
+    if (sessionOptions) log.info({ synchronousCommit: 'on' }, 'synchronous_commit is off on this server, database or role: the connector raises it to on for its own sessions');
+    this.handle = createDb({ url: pg.url, schema: pg.schema, poolSize: pg.poolSize, applicationName: pg.applicationName, options: sessionOptions });
     if (this.opts.migrate ?? true) {
       const { applied } = await migrate(this.handle.db, pg.schema);
       if (applied.length) log.info({ schema: pg.schema, applied }, 'migrations applied');
     } else {
       await assertSchemaKnown(this.handle.db, pg.schema);
     }
-    const applyOptions: ApplyOptions = { handle: this.handle, log: log.child({ stage: 'reconcile' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
+    // Webhook statuses: any instance may receive them, unfenced (see ApplyOptions.fence).
+    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
     const { webhook } = config;
     const routes = [];
     if (webhook.secret) {
@@ -151,21 +154,23 @@ export class Connector {
     this.election = new LeaderElection({
       url: pg.url,
       slot: pg.slot,
+      schema: pg.schema,
+      sessionOptions,
       applicationName: pg.applicationName,
       pollIntervalMs: config.ha.pollIntervalMs,
       log: log.child({ stage: 'election' }),
       metrics: this.metrics,
-      onElected: async () => {
+      onElected: async (fence) => {
         this.term = new AbortController();
         this.pipeline = new Pipeline({
           config,
-          log,
+          log: log.child({ epoch: fence.epoch }),
           metrics: this.metrics,
           handle: this.handle!,
           mappers: this.mappers,
           client: this.client,
+          fence,
           concurrency: this.limiter.concurrency,
-          applyOptions,
           webHookUri,
           captureOnly: this.opts.captureOnly,
         });

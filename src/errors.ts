@@ -32,6 +32,12 @@ export const ErrorCodes = {
   SNAPSHOT_BUSY: 'SNAPSHOT_BUSY',
   /** A snapshot or resync stopped by a signal before its last chunk. */
   SNAPSHOT_INTERRUPTED: 'SNAPSHOT_INTERRUPTED',
+  /** A newer leader epoch exists: this instance's pipeline was deposed and its writes fail closed. */
+  LEADER_FENCED: 'LEADER_FENCED',
+  /** The connector's sessions cannot commit durably (synchronous_commit stays off). */
+  PG_DURABILITY: 'PG_DURABILITY',
+  /** Wooxy answered with an error no reference page documents: treated as transient, never as a data rejection. */
+  WOOXY_UNDOCUMENTED: 'WOOXY_UNDOCUMENTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -58,4 +64,5 @@ export const PgCodes = {
   ADMIN_SHUTDOWN: '57P01',
   UNDEFINED_TABLE: '42P01',
   DEADLOCK_DETECTED: '40P01',
+  SERIALIZATION_FAILURE: '40001',
 } as const;

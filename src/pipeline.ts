@@ -5,15 +5,16 @@ import type { Mapper } from './mapping/mapper.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { SnapshotWriter } from './outbox/snapshot-writer.js';
-import { OutboxWriter } from './outbox/writer.js';
+import { OutboxWriter, type WriteOutcome } from './outbox/writer.js';
 import { SnapshotService } from './snapshot/service.js';
-import type { ApplyOptions } from './reconcile/apply.js';
 import { Poller } from './reconcile/poller.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { SlotMonitor } from './source/monitor.js';
 import { prepareSource } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
 import type { ChangeSink } from './source/types.js';
+import { storeContext } from './store/context.js';
+import type { Fence } from './store/tx.js';
 import type { WooxyClient } from './wooxy/client.js';
 
 export interface PipelineOptions {
@@ -23,9 +24,10 @@ export interface PipelineOptions {
   handle: DbHandle;
   mappers: readonly Mapper[];
   client: WooxyClient;
+  /** This term of leadership: every write of the pipeline is fenced with it. */
+  fence: Fence;
   /** Calls in flight at once (the limiter's effective concurrency). */
   concurrency: number;
-  applyOptions: ApplyOptions;
   webHookUri?: string;
   /** Capture only: no delivery or reconciliation. */
   captureOnly?: boolean;
@@ -78,17 +80,19 @@ export class Pipeline {
   }
 
   async start(): Promise<void> {
-    const { config, log, metrics, handle, mappers } = this.opts;
+    const { config, log, metrics, handle, mappers, fence } = this.opts;
     const pg = config.postgres;
+    const ctx = storeContext(handle);
     const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
     if (this.stopping) return;
     const byName = new Map(mappers.map((m) => [m.name, m]));
-    const writer = new OutboxWriter(handle.db, pg.schema, byName, pg.slot);
+    const writer = new OutboxWriter(ctx, byName, pg.slot, fence);
     // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
     const sink: ChangeSink = {
       durableLsn: () => writer.durableLsn(),
       write: async (changes, durableLsn) => {
         const outcome = await writer.write(changes, durableLsn);
+        this.reportWrite(outcome);
         if (durableLsn) this.sender?.kick();
         return outcome;
       },
@@ -107,14 +111,7 @@ export class Pipeline {
       flushIntervalMs: config.capture.flushIntervalMs,
     });
     this.stream.start();
-    this.monitor = new SlotMonitor({
-      handle,
-      slot: pg.slot,
-      metrics,
-      log: log.child({ stage: 'monitor' }),
-      intervalMs: pg.monitorIntervalMs,
-      walWarnBytes: pg.walWarnBytes,
-    });
+    this.monitor = new SlotMonitor({ ctx, slot: pg.slot, metrics, log: log.child({ stage: 'monitor' }), intervalMs: pg.monitorIntervalMs, walWarnBytes: pg.walWarnBytes });
     this.monitor.start();
     this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
@@ -123,7 +120,7 @@ export class Pipeline {
       this.snapshots = new SnapshotService({
         handle,
         mappers,
-        writer: new SnapshotWriter(handle.db, pg.schema, byName),
+        writer: new SnapshotWriter(ctx, byName, fence),
         chunkSize: config.snapshot.chunkSize,
         progressIntervalMs: config.snapshot.progressIntervalMs,
         log: log.child({ stage: 'snapshot' }),
@@ -134,10 +131,10 @@ export class Pipeline {
     }
     if (this.opts.captureOnly) return;
 
-    const { delivery, reconcile } = config;
+    const { delivery, reconcile, wooxy } = config;
     this.sender = new Sender({
-      handle,
-      slot: pg.slot,
+      ctx,
+      fence,
       client: this.opts.client,
       mappers: byName,
       log: log.child({ stage: 'delivery' }),
@@ -146,10 +143,16 @@ export class Pipeline {
       concurrency: this.opts.concurrency,
       idleIntervalMs: delivery.idleIntervalMs,
       pauseRetryMs: delivery.pauseRetryMs,
+      pauseAfterFailures: delivery.pauseAfterFailures,
+      attemptBudgetMs: wooxy.timeoutMs + wooxy.timeoutGraceMs,
       webHookUri: this.opts.webHookUri,
     });
     this.poller = new Poller({
-      ...this.opts.applyOptions,
+      ctx,
+      fence,
+      log: log.child({ stage: 'reconcile' }),
+      metrics,
+      maxAttempts: delivery.maxAttempts,
       client: this.opts.client,
       pollIntervalMs: reconcile.pollIntervalMs,
       warnAfterMs: reconcile.warnAfterHours * 3_600_000,
@@ -160,16 +163,28 @@ export class Pipeline {
     this.poller.start();
   }
 
+  /** What a committed write means for operators: dead letters counted and named, a TRUNCATE said aloud. */
+  private reportWrite(outcome: WriteOutcome): void {
+    const { log, metrics } = this.opts;
+    for (const d of outcome.invalid) {
+      metrics.deadLetters.inc({ mapping: d.mapping, code: d.code });
+      log.warn({ mapping: d.mapping, key: d.key, code: d.code, humanError: d.message }, 'contact dead-lettered');
+    }
+    for (const t of outcome.truncated) {
+      log.warn({ mapping: t.mapping, removals: t.removals }, `TRUNCATE of mapping ${t.mapping}'s table: ${t.removals} contact(s) queued for removal`);
+    }
+  }
+
   /**
    * Upstream first: stop reading, make what was received durable and acknowledge it; then let the calls in
-   * flight be recorded, for at most delivery.drainTimeoutMs. A call abandoned after that stays pending with
-   * the identifiers it may have created (maybe_ids) and is sent again by the next leader. Idempotent, and
-   * safe after a partial start.
+   * flight be recorded, for at most delivery.drainTimeoutMs. A call abandoned after that keeps its lease, so
+   * no one sends its contacts until Wooxy is done with it; a request Wooxy accepted that could not be
+   * recorded is named at error level. Idempotent, and safe after a partial start.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log, config } = this.opts;
-      this.monitor?.stop();
+      await this.monitor?.stop();
       await this.heartbeat?.stop();
       await this.snapshots?.stop();
       await this.stream?.stop();
@@ -177,8 +192,11 @@ export class Pipeline {
       if (!drained) {
         log.warn(
           { drainTimeoutMs: config.delivery.drainTimeoutMs },
-          'calls still in flight after the drain timeout: abandoned; their contacts stay pending and are sent again',
+          'calls still in flight after the drain timeout: abandoned; their contacts wait for their lease to end and are sent again',
         );
+      }
+      for (const r of this.sender?.unrecordedRequests ?? []) {
+        log.error({ requestId: r.requestId, mapping: r.mapping, op: r.op, contacts: r.contacts }, 'a request Wooxy accepted is not recorded: its contacts are sent again once their lease ends; this request is not reconciled');
       }
     })();
     return this.stopping;

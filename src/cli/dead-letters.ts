@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { DeadLetterFilter } from '../admin/dead-letters.js';
-import type { DbHandle } from '../db/index.js';
+import type { StoreContext } from '../store/context.js';
+import type { DeadLetterFilter } from '../store/dead-letters.js';
 import { table } from './format.js';
 
 interface Options {
@@ -13,13 +13,18 @@ interface Options {
   limit?: string;
 }
 
-async function withDb<T>(file: string, work: (handle: DbHandle, admin: typeof import('../admin/dead-letters.js')) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb }, admin] = await Promise.all([import('../config/loader.js'), import('../db/index.js'), import('../admin/dead-letters.js')]);
+async function withDb<T>(file: string, work: (ctx: StoreContext, admin: typeof import('../store/dead-letters.js')) => Promise<T>): Promise<T> {
+  const [{ loadConfig }, { createDb }, { storeContext }, admin] = await Promise.all([
+    import('../config/loader.js'),
+    import('../db/index.js'),
+    import('../store/context.js'),
+    import('../store/dead-letters.js'),
+  ]);
   const config = await loadConfig(file, process.env, { withoutWooxy: true });
   const pg = config.postgres;
   const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} dead-letters` });
   try {
-    return await work(handle, admin);
+    return await work(storeContext(handle), admin);
   } finally {
     await handle.close();
   }

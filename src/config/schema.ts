@@ -172,6 +172,9 @@ export const configSchema = z
         accessToken: z.string({ error: 'expected the API token; use ${WOOXY_ACCESS_TOKEN}' }).min(1).describe('API token; use ${WOOXY_ACCESS_TOKEN}'),
         maxInFlight: int((n) => n.min(1).max(10, { error: 'Wooxy allows at most 10 concurrent requests' })).default(10).describe('concurrent API calls, all endpoints together (vendor cap: 10)'),
         timeoutMs: int((n) => n.min(100)).default(30_000).describe('per-request timeout'),
+        timeoutGraceMs: int((n) => n.min(0))
+          .default(60_000)
+          .describe('after a call times out, how long Wooxy is assumed to still work on it: its limiter slot stays taken and its contacts wait, then their current state is sent again'),
         maxRetries: int((n) => n.min(0).max(20)).default(5).describe('retries of a transient failure within one call'),
       })
       .describe('Wooxy API'),
@@ -195,7 +198,12 @@ export const configSchema = z
         batchSize: int((n) => n.min(1).max(100)).default(100).describe('contacts (or remove identifiers) per call; vendor cap: 100'),
         idleIntervalMs: int((n) => n.min(10)).default(250).describe('how often an idle sender looks for work'),
         maxAttempts: int((n) => n.min(1)).default(8).describe('attempts for a contact whose requests keep failing before it is dead-lettered'),
-        pauseRetryMs: int((n) => n.min(10)).default(30_000).describe('after an authorization or list error (unknown list, a variable missing from it), how often delivery tries again'),
+        pauseRetryMs: int((n) => n.min(10))
+          .default(30_000)
+          .describe("after an authorization or list error (unknown list, a variable missing from it), or pauseAfterFailures failed calls in a row, how often the mapping's delivery tries again"),
+        pauseAfterFailures: int((n) => n.min(1))
+          .default(5)
+          .describe('transient failures in a row (5xx, timeouts, undocumented errors; backing off 1 s, 2 s, 4 s …) after which a mapping pauses'),
         drainTimeoutMs: int((n) => n.min(0))
           .default(10_000)
           .describe('at shutdown, how long calls in flight may take to be recorded before they are abandoned (they are re-sent)'),

@@ -10,6 +10,8 @@ export interface DbOptions {
   schema: string;
   poolSize?: number;
   applicationName?: string;
+  /** Connection start-up options for every session (see durableSessionOptions). */
+  options?: string;
 }
 
 export interface DbHandle {
@@ -28,20 +30,14 @@ export function createDb(options: DbOptions): DbHandle {
     connectionString: options.url,
     max: options.poolSize ?? 5,
     application_name: options.applicationName ?? 'wooxy-cdc',
+    ...(options.options ? { options: options.options } : {}),
   });
   // A connection that loses its server (a restart, a failover) emits 'error'. pg forwards it to the pool only
   // while the client is idle in the pool; a client checked out between two statements of a transaction
   // has no listener, and an unhandled 'error' kills the process. Every client gets one for its whole life:
   // the statement in progress still fails, and the broken client is discarded when it is released.
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => {
-    client.on('error', () => undefined);
-    // The slot is acknowledged once an outbox transaction has committed, so that commit must be on disk: a
-    // server (or database, or role) running with synchronous_commit = off would report commits it can still
-    // lose in a crash, after the slot has moved past them. Every other level flushes locally; those are kept.
-    // Queued before any statement of the session: a client runs its queries in order.
-    client.query(`SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`).catch(() => undefined);
-  });
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }).withSchema(options.schema);
   let closed = false;
   return {

@@ -39,6 +39,10 @@ export interface OutboxTable {
   last_error: string | null;
   op_hint: 'add' | 'update' | 'replace' | null;
   maybe_ids: NullableJson;
+  maybe_removed: ColumnType<boolean, boolean | undefined, boolean>;
+  claim_epoch: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  claimed_by: string | null;
+  claimed_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   enqueued_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -56,6 +60,15 @@ export interface RequestsTable {
   resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   resolved_via: string | null;
   warned: ColumnType<boolean, boolean | undefined, boolean>;
+  epoch: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  stray: NullableJson;
+}
+
+export interface LeaderTable {
+  slot: string;
+  epoch: ColumnType<string, string | number, string | number>;
+  holder: string;
+  elected_at: Timestamp;
 }
 
 export interface DeadLettersTable {
@@ -90,4 +103,5 @@ export interface Database {
   requests: RequestsTable;
   dead_letters: DeadLettersTable;
   snapshot_progress: SnapshotProgressTable;
+  leader: LeaderTable;
 }

@@ -12,6 +12,11 @@ export interface PendingEntry {
   synced: ContactPayload | null;
   /** Identifiers Wooxy may hold after a call whose answer was never recorded. */
   maybeIds: Identifiers | null;
+  /**
+   * A remove of this contact may have reached Wooxy without its answer being recorded (or a call of ours was
+   * applied beside the one we tracked): Wooxy may not hold what `synced` says.
+   */
+  maybeRemoved: boolean;
   hint: 'add' | 'update' | 'replace' | null;
   lsn: string;
   attempts: number;
@@ -56,7 +61,9 @@ export function addressOf(ids: Identifiers): Address | null {
  * - in Wooxy: update, addressed by the synced identifier, so an email change finds the contact by its old
  *   email; nothing when the payload is what Wooxy already has;
  * - an identifier dropped (email set to NULL), or a cycle to break: remove first, then add (Wooxy's update
- *   cannot clear an identifier), keeping the pending entry for the add.
+ *   cannot clear an identifier), keeping the pending entry for the add;
+ * - in Wooxy as far as we know, but a remove may have happened unrecorded: remove again (a no-op when it
+ *   did) and add, never "unchanged": Wooxy's copy is in doubt.
  */
 export function decide(entry: PendingEntry, upsert: boolean): Decision {
   const known = entry.synced ? identifiersOf(entry.synced) : entry.maybeIds;
@@ -66,6 +73,9 @@ export function decide(entry: PendingEntry, upsert: boolean): Decision {
     return { op: 'remove', address: knownAddress, keepPending: false };
   }
   const desired = identifiersOf(entry.payload);
+  if (entry.maybeRemoved && entry.synced && knownAddress && entry.hint !== 'add' && entry.hint !== 'update') {
+    return { op: 'remove', address: knownAddress, keepPending: true };
+  }
   if (entry.synced && entry.hint !== 'replace' && entry.hint !== 'add') {
     if (sameJson(entry.payload, entry.synced)) return { op: 'skip', reason: 'unchanged' };
     const dropped = IDENTIFIER_FIELDS.some((f) => known?.[f] && !desired[f]);

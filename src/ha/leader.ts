@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
+import { backoffDelay, RECONNECT } from '../lib/backoff.js';
+import { Waiter } from '../lib/sleep.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { beginTerm } from '../store/fence.js';
+import type { Fence } from '../store/tx.js';
 
 /**
  * The advisory-lock key of a slot: the first 64 bits of sha256("wooxy-cdc:" + slot), as Postgres' signed
@@ -45,13 +49,20 @@ export type Role = 'starting' | 'standby' | 'leader' | 'stopped';
 export interface ElectionOptions {
   url: string;
   slot: string;
+  /** The connector's schema: the leader epoch lives there. */
+  schema: string;
   applicationName: string;
+  /** Connection start-up options (durable commits: the epoch is committed on this connection). */
+  sessionOptions?: string;
   /** How often a standby tries the lock, and how often the leader checks that its lock connection lives. */
   pollIntervalMs: number;
   log: Logger;
   metrics: Metrics;
-  /** Starts the work; runs while the lock is held. When it throws, onDeposed runs and the lock is released. */
-  onElected: () => Promise<void>;
+  /**
+   * Starts the work of a term; runs while the lock is held. `fence` carries the term's epoch: every write of
+   * the work is fenced with it. When it throws, onDeposed runs and the lock is released.
+   */
+  onElected: (fence: Fence) => Promise<void>;
   /** Stops the work: before the lock is released (stop), or once it is known to be lost. */
   onDeposed: (reason: string) => Promise<void>;
 }
@@ -65,12 +76,17 @@ export interface ElectionOptions {
  *
  * Session keepalives are tightened on the lock connection so that Postgres itself notices a leader whose host
  * vanished (no FIN, no RST) within about 25 s, instead of the server's default of hours.
+ *
+ * The lock alone cannot stop a leader that has not noticed it lost it (its pipeline drains for a while):
+ * every election therefore raises a leader epoch in Postgres (src/store/fence.ts), waiting for the old
+ * epoch's transactions in progress, and every write of a pipeline is fenced with its epoch.
  */
 export class LeaderElection {
   readonly key: bigint;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private readonly waiter = new Waiter();
   private currentRole: Role = 'starting';
   private standbyHealthy = false;
 
@@ -104,6 +120,7 @@ export class LeaderElection {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
+    this.waiter.wake();
     await this.loop;
     this.currentRole = 'stopped';
   }
@@ -127,12 +144,13 @@ export class LeaderElection {
           settle();
         });
         if (!acquired) break;
+        const epoch = await beginTerm(client, this.opts.schema, this.opts.slot, this.holderName());
         this.currentRole = 'leader';
         metrics.leader.set(1);
         metrics.leaderTransitions.inc({ direction: 'to' });
-        log.info({ slot: this.opts.slot }, 'elected leader: this instance holds the lock and starts working');
+        log.info({ epoch }, 'elected leader: this instance holds the lock and starts working');
         try {
-          await this.opts.onElected();
+          await this.opts.onElected({ slot: this.opts.slot, epoch });
         } catch (e) {
           await this.depose('failed to start');
           if (!settled) {
@@ -145,7 +163,7 @@ export class LeaderElection {
         settle();
         attempt = 0;
         const reason = await this.watch(client);
-        if (reason !== 'stopping') log.error({ slot: this.opts.slot, reason }, 'leadership lost: stopping work at once');
+        if (reason !== 'stopping') log.error({ reason }, 'leadership lost: stopping work at once');
         await this.depose(reason);
       } catch (e) {
         this.standbyHealthy = false;
@@ -154,14 +172,13 @@ export class LeaderElection {
           settle(e);
           break;
         }
-        log.warn({ err: e, slot: this.opts.slot }, 'leader election failed; retrying');
+        log.warn({ error: (e as Error).message, code: (e as { code?: string }).code }, 'leader election failed; retrying');
       } finally {
         // Closing the session releases the lock, if it held it.
         await client?.end().catch(() => undefined);
       }
       if (this.stopped) break;
-      const delay = Math.min(30_000, 1_000 * 2 ** attempt++) * (0.5 + Math.random() / 2);
-      await this.sleep(delay);
+      await this.waiter.wait(backoffDelay(RECONNECT, attempt++));
     }
     settle();
     if (this.currentRole === 'leader') await this.depose('stopping');
@@ -180,14 +197,20 @@ export class LeaderElection {
     }
   }
 
+  /** How this instance names itself to Postgres (application_name) and in the leader table. */
+  private holderName(): string {
+    return `${this.opts.applicationName} ${hostname()} pid ${process.pid}`.slice(0, 63);
+  }
+
   private async connect(): Promise<pg.Client> {
-    const name = `${this.opts.applicationName} ${hostname()} pid ${process.pid}`.slice(0, 63);
+    const name = this.holderName();
     const client = new pg.Client({
       connectionString: this.opts.url,
       application_name: name,
       keepAlive: true,
       connectionTimeoutMillis: 10_000,
       query_timeout: Math.max(5_000, this.opts.pollIntervalMs * 3),
+      ...(this.opts.sessionOptions ? { options: this.opts.sessionOptions } : {}),
     });
     // watch() reports errors while leading; without a listener an 'error' would crash the process.
     client.on('error', () => undefined);
@@ -198,18 +221,18 @@ export class LeaderElection {
 
   /** Polls the lock; true once held, false when stopped first. `onStandby` runs after each unsuccessful try. */
   private async waitForLock(client: pg.Client, onStandby: () => void): Promise<boolean> {
-    const { log, slot } = { log: this.opts.log, slot: this.opts.slot };
+    const { log, slot } = this.opts;
     while (!this.stopped) {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [this.key.toString()]);
       if (rows[0]?.ok) return true;
       if (this.currentRole !== 'standby') {
         const holder = await lockHolder(client, slot).catch(() => null);
-        log.info({ slot, leader: holder ? `${holder.applicationName} (backend pid ${holder.pid})` : 'unknown' }, 'standby: another instance is the leader; waiting to take over');
+        log.info({ leader: holder ? `${holder.applicationName} (backend pid ${holder.pid})` : 'unknown' }, 'standby: another instance is the leader; waiting to take over');
       }
       this.currentRole = 'standby';
       this.standbyHealthy = true;
       onStandby();
-      await this.sleep(this.opts.pollIntervalMs);
+      await this.waiter.wait(this.opts.pollIntervalMs);
     }
     return false;
   }
@@ -241,20 +264,6 @@ export class LeaderElection {
         }, this.opts.pollIntervalMs);
       };
       check();
-    });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        done();
-      };
     });
   }
 }

@@ -33,7 +33,12 @@ export function createMetrics() {
     contactResults: new Counter({ name: 'wooxy_cdc_contact_results_total', help: 'Per-contact outcomes reported by Wooxy', labelNames: ['result'], registers: [registry] }),
     apiErrors: new Counter({ name: 'wooxy_cdc_api_errors_total', help: 'Failed Wooxy calls by error code', labelNames: ['code'], registers: [registry] }),
     apiLatency: new Histogram({ name: 'wooxy_cdc_api_latency_seconds', help: 'Wooxy call duration, retries included', labelNames: ['endpoint'], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
-    deliveryPaused: new Gauge({ name: 'wooxy_cdc_delivery_paused', help: '1 while delivery is paused by an authorization or list error (unknown list, a variable missing from it)', registers: [registry] }),
+    deliveryPaused: new Gauge({
+      name: 'wooxy_cdc_delivery_paused',
+      help: "1 while a mapping's delivery is paused: Wooxy refuses the token or the list, or calls keep failing",
+      labelNames: ['mapping'],
+      registers: [registry],
+    }),
     unresolvedRequests: new Gauge({ name: 'wooxy_cdc_unresolved_requests', help: 'Wooxy requests not yet resolved', registers: [registry] }),
     oldestUnresolvedSeconds: new Gauge({ name: 'wooxy_cdc_oldest_unresolved_request_age_seconds', help: 'Age of the oldest unresolved request (statuses vanish after 7 days)', registers: [registry] }),
     expiredRequests: new Counter({ name: 'wooxy_cdc_requests_expired_total', help: 'Requests Wooxy no longer knew (past retention); their contacts were sent again', registers: [registry] }),

@@ -1,13 +1,12 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../db/types.js';
 import type { ContactPayload, Mapper, Row } from '../mapping/mapper.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeSink, RowChange } from '../source/types.js';
-import { PgCodes } from '../errors.js';
 import { failpoint } from '../failpoints.js';
-import { recordInvalidRows, type InvalidRow } from './dead-letters.js';
+import { analyzeQueue, applyChanges, loadStates, readDurableLsn, recordDurableLsn, takeWriterTurn, truncateMapping, type StateRecord } from '../store/capture.js';
+import type { StoreContext } from '../store/context.js';
+import { upsertDeadLetters, type DeadLetterRecord } from '../store/dead-letters.js';
+import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
-import { takeWriterTurn } from './writer-lock.js';
 
 export interface WriteOutcome {
   /** Contacts whose desired state changed: one pending outbox entry each (coalesced). */
@@ -15,6 +14,10 @@ export interface WriteOutcome {
   /** Changes that left the desired state as it was (e.g. only unmapped columns changed). */
   unchanged: number;
   deadLettered: number;
+  /** The rows the vendor's rules rejected (ROW_INVALID), for metrics and logs once the write committed. */
+  invalid: DeadLetterRecord[];
+  /** TRUNCATEs of mapped tables in this write, with the removals each queued. */
+  truncated: Array<{ mapping: string; removals: number }>;
 }
 
 interface Working {
@@ -36,33 +39,24 @@ interface Working {
  * Every statement is set-based (unnest), so a batch costs a handful of round trips whatever its size.
  */
 export class OutboxWriter implements ChangeSink {
-  private readonly t: {
-    state: ReturnType<typeof sql.id>;
-    outbox: ReturnType<typeof sql.id>;
-    repl: ReturnType<typeof sql.id>;
-  };
-
   private enqueuedSinceAnalyze = 0;
   private nextAnalyzeAfter = 10_000;
   private analyzing = false;
 
+  /**
+   * `fence`: the leader's term, when the writer belongs to a leader's pipeline (its writes then fail closed
+   * once another instance leads); null for tests of capture alone.
+   */
   constructor(
-    private readonly db: Kysely<Database>,
-    private readonly schema: string,
+    private readonly ctx: StoreContext,
     private readonly mappers: ReadonlyMap<string, Mapper>,
     private readonly slot: string,
-  ) {
-    this.t = {
-      state: sql.id(schema, 'contact_state'),
-      outbox: sql.id(schema, 'outbox'),
-      repl: sql.id(schema, 'replication_state'),
-    };
-  }
+    private readonly fence: Fence | null,
+  ) {}
 
   /** The LSN recorded as durable for this slot ('0/0' when none). */
   async durableLsn(): Promise<Lsn> {
-    const { rows } = await sql<{ lsn: string }>`SELECT durable_lsn::text AS lsn FROM ${this.t.repl} WHERE slot = ${this.slot}`.execute(this.db);
-    return rows[0]?.lsn ?? '0/0';
+    return readDurableLsn(this.ctx, this.slot);
   }
 
   async write(changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
@@ -71,17 +65,13 @@ export class OutboxWriter implements ChangeSink {
     return outcome;
   }
 
+  /**
+   * Delivery and reconciliation lock some of the same rows (a contact's pending entry, its state). A deadlock
+   * victim is rolled back whole, so nothing of this batch is durable and it can simply run again; failing
+   * instead would cost the stream a reconnect and a replay from the slot.
+   */
   private async writeOnce(changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.db.transaction().execute((trx) => this.writeIn(trx, changes, durableLsn));
-      } catch (e) {
-        // Delivery and reconciliation lock some of the same rows (a contact's pending entry, its state). A
-        // deadlock victim is rolled back whole, so nothing of this batch is durable and it can simply run
-        // again; failing instead would cost the stream a reconnect and a replay from the slot.
-        if ((e as { code?: unknown }).code !== PgCodes.DEADLOCK_DETECTED || attempt >= 3) throw e;
-      }
-    }
+    return transaction(this.ctx, this.fence, (trx) => this.writeIn(trx, changes, durableLsn), { attempts: 3 });
   }
 
   /**
@@ -100,17 +90,16 @@ export class OutboxWriter implements ChangeSink {
     this.enqueuedSinceAnalyze = 0;
     this.nextAnalyzeAfter *= 2;
     this.analyzing = true;
-    void sql`ANALYZE ${this.t.outbox}, ${this.t.state}`
-      .execute(this.db)
+    void analyzeQueue(this.ctx)
       .catch(() => undefined)
       .finally(() => (this.analyzing = false));
   }
 
-  private async writeIn(trx: Transaction<Database>, changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
-    const outcome: WriteOutcome = { enqueued: 0, unchanged: 0, deadLettered: 0 };
-    await takeWriterTurn(trx, this.schema);
+  private async writeIn(trx: Trx, changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
+    const outcome: WriteOutcome = { enqueued: 0, unchanged: 0, deadLettered: 0, invalid: [], truncated: [] };
+    await takeWriterTurn(this.ctx, trx);
     const working = await this.load(trx, changes);
-    const dead: InvalidRow[] = [];
+    const dead: DeadLetterRecord[] = [];
     const truncated: Array<{ mapping: string; lsn: Lsn; xid: number | null }> = [];
 
     for (const change of changes) {
@@ -138,7 +127,7 @@ export class OutboxWriter implements ChangeSink {
       w.xid = change.xid ?? null;
       const d = desiredOf(mapper, row);
       if (!d.ok) {
-        dead.push({ mapping: change.mapping, key: change.key, op: change.kind === 'insert' ? 'add' : 'update', payload: row, message: d.message });
+        dead.push({ mapping: change.mapping, key: change.key, op: change.kind === 'insert' ? 'add' : 'update', payload: row, code: 'ROW_INVALID', message: d.message });
         w.keepDesired = !w.desiredKnown; // the contact keeps its last valid desired state
         continue;
       }
@@ -148,75 +137,34 @@ export class OutboxWriter implements ChangeSink {
     }
 
     for (const { mapping, lsn, xid } of truncated) {
-      // Every contact of the mapping that is (or is about to be) in the list gets a pending removal.
-      const r = await sql`
-        INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn)
-        SELECT mapping, source_key, 'pending', NULL, ${lsn}::pg_lsn FROM ${this.t.state}
-        WHERE mapping = ${mapping} AND (synced IS NOT NULL OR desired IS NOT NULL)
-        ON CONFLICT (mapping, source_key, state) DO UPDATE SET payload = NULL, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), updated_at = now()`.execute(trx);
-      outcome.enqueued += Number(r.numAffectedRows ?? 0);
-      await sql`UPDATE ${this.t.state} SET row = NULL, desired = NULL, lsn = ${lsn}::pg_lsn, xid = ${xid}::bigint, updated_at = now() WHERE mapping = ${mapping}`.execute(trx);
+      const removals = await truncateMapping(this.ctx, trx, mapping, lsn, xid);
+      outcome.enqueued += removals;
+      outcome.truncated.push({ mapping, removals });
     }
 
-    const records = [];
+    const records: StateRecord[] = [];
     for (const [key, w] of working) {
       if (!w.touched) continue;
       const [m, k] = key.split('\u0000') as [string, string];
       records.push({ m, k, r: w.row, d: w.desired, kd: w.keepDesired, l: w.lsn, x: w.xid });
     }
     if (records.length > 0) {
-      // One statement and one JSON parameter per batch (Postgres parses a JSON document far faster than
-      // arrays of escaped JSON). `old` reads the states before this statement changes them (every part of
-      // the statement sees the same snapshot), so a contact whose desired payload is unchanged (only unmapped
-      // columns changed) gets no outbox entry; jsonb equality ignores key order. It is a primary-key probe per
-      // contact on purpose: as a join, the planner (which guesses 100 rows for jsonb_to_recordset) re-scanned
-      // the whole batch for every contact that already had a state (16 s for a batch of 4,000 updates).
-      // Coalescing: a contact's pending entry is replaced by its latest desired state; an in-flight entry is
-      // another row, left alone, and the new state is sent once it resolves. Rows are written in key order,
-      // the order delivery locks pending entries in too: no lock cycles.
-      const r = await sql<{ n: number }>`
-        WITH x AS (
-          SELECT j.m, j.k, NULLIF(j.r, 'null') AS r, NULLIF(j.d, 'null') AS d, j.kd, j.l, j.x,
-            (SELECT s.desired FROM ${this.t.state} s WHERE s.mapping = j.m AND s.source_key = j.k) AS old
-          FROM jsonb_to_recordset(${JSON.stringify(records)}::jsonb) AS j(m text, k text, r jsonb, d jsonb, kd boolean, l pg_lsn, x bigint)
-        ), state AS (
-          INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn, xid)
-          SELECT m, k, r, d, l, x FROM x WHERE NOT kd ORDER BY m, k
-          ON CONFLICT (mapping, source_key) DO UPDATE
-            SET row = EXCLUDED.row, desired = EXCLUDED.desired, lsn = EXCLUDED.lsn, xid = EXCLUDED.xid, updated_at = now()
-        ), kept AS (
-          INSERT INTO ${this.t.state} AS s (mapping, source_key, row, desired, lsn, xid)
-          SELECT m, k, r, NULL, l, x FROM x WHERE kd ORDER BY m, k
-          ON CONFLICT (mapping, source_key) DO UPDATE SET row = EXCLUDED.row, lsn = EXCLUDED.lsn, xid = EXCLUDED.xid, updated_at = now()
-        ), queued AS (
-          INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn)
-          SELECT m, k, 'pending', d, l FROM x
-          WHERE NOT kd AND old IS DISTINCT FROM d
-          ORDER BY m, k
-          ON CONFLICT (mapping, source_key, state) DO UPDATE
-            SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
-          RETURNING 1
-        )
-        SELECT count(*)::int AS n FROM queued`.execute(trx);
-      const n = r.rows[0]?.n ?? 0;
+      const n = await applyChanges(this.ctx, trx, records);
       outcome.enqueued += n;
       outcome.unchanged = records.length - n;
     }
 
-    await recordInvalidRows(trx, this.schema, dead);
+    await upsertDeadLetters(this.ctx, trx, dead);
     outcome.deadLettered = dead.length;
+    outcome.invalid = dead;
 
-    if (durableLsn) {
-      await sql`
-        INSERT INTO ${this.t.repl} (slot, durable_lsn) VALUES (${this.slot}, ${durableLsn}::pg_lsn)
-        ON CONFLICT (slot) DO UPDATE SET durable_lsn = GREATEST(${this.t.repl}.durable_lsn, EXCLUDED.durable_lsn), updated_at = now()`.execute(trx);
-    }
+    if (durableLsn) await recordDurableLsn(this.ctx, trx, this.slot, durableLsn);
     failpoint('outbox.before-commit');
     return outcome;
   }
 
   /** Current state of every contact the batch touches, in one query. */
-  private async load(trx: Transaction<Database>, changes: readonly RowChange[]): Promise<Map<string, Working>> {
+  private async load(trx: Trx, changes: readonly RowChange[]): Promise<Map<string, Working>> {
     const working = new Map<string, Working>();
     // Only an update that omits an unchanged TOASTed column needs the stored row; everything else is
     // computed from the change, and unchanged payloads are filtered in SQL. So the common batch reads nothing.
@@ -232,9 +180,7 @@ export class OutboxWriter implements ChangeSink {
       }
     }
     for (const [mapping, keys] of needed) {
-      const { rows } = await sql<{ source_key: string; row: Row | null; desired: ContactPayload | null }>`
-        SELECT source_key, row, desired FROM ${this.t.state} WHERE mapping = ${mapping} AND source_key = ANY(${[...keys]}::text[])`.execute(trx);
-      for (const r of rows) {
+      for (const r of await loadStates(this.ctx, trx, mapping, [...keys])) {
         const w = working.get(`${mapping}\u0000${r.source_key}`)!;
         w.row = r.row;
         w.desired = r.desired;

@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { BackgroundLoop } from '../lib/loop.js';
+import { expireRequests, pruneResolved, requestsToCheck, takeOldUnwarned, touchChecked, unresolvedStats } from '../store/results.js';
 import type { WooxyClient } from '../wooxy/client.js';
 import { applyStatus, type ApplyOptions } from './apply.js';
-import { pruneResolvedRequests } from './prune.js';
 
 export interface PollerOptions extends ApplyOptions {
   client: WooxyClient;
@@ -23,137 +23,95 @@ export interface PollerOptions extends ApplyOptions {
  * Resolves unresolved requests through request/find, ≤ 100 ids per call, through the same limiter as
  * delivery. Each cycle asks about the requests checked longest ago; the interval adapts to how many are
  * outstanding. A request Wooxy no longer knows (past its retention) is marked expired and its contacts are
- * sent again from their current state. Beside polling, on a slower timer, it prunes requests resolved longer
+ * sent again from their current state. Beside polling, on a slower loop, it prunes requests resolved longer
  * ago than the retention, so the table holds about that window and not the whole history.
  */
 export class Poller {
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private cycle: Promise<void> | null = null;
-  private pruneTimer: NodeJS.Timeout | null = null;
-  private pruning: Promise<void> | null = null;
-  private readonly t;
+  private readonly polling: BackgroundLoop;
+  private readonly pruning: BackgroundLoop;
 
   constructor(private readonly opts: PollerOptions) {
-    const s = opts.handle.schema;
-    this.t = { requests: sql.id(s, 'requests'), outbox: sql.id(s, 'outbox') };
+    this.polling = new BackgroundLoop({
+      name: 'request/find polling',
+      log: opts.log,
+      intervalMs: opts.pollIntervalMs,
+      // A failure must not silence polling for a long configured interval.
+      failureBackoff: { baseMs: Math.min(opts.pollIntervalMs, 1_000), maxMs: Math.min(opts.pollIntervalMs, 5_000), jitter: 'equal' },
+      tick: async () => {
+        const outstanding = await this.pollOnce();
+        return outstanding > 100 ? Math.min(200, opts.pollIntervalMs) : outstanding > 0 ? Math.min(500, opts.pollIntervalMs) : opts.pollIntervalMs;
+      },
+    });
+    this.pruning = new BackgroundLoop({
+      name: 'pruning resolved requests',
+      log: opts.log,
+      intervalMs: opts.pruneIntervalMs ?? 60_000,
+      tick: async () => void (await this.prune()),
+    });
   }
 
   start(): void {
-    this.running = true;
-    this.schedule(0);
-    this.schedulePrune(0);
+    this.polling.start();
+    this.pruning.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.pruneTimer) clearTimeout(this.pruneTimer);
-    this.timer = null;
-    this.pruneTimer = null;
-    await Promise.all([this.cycle, this.pruning]);
-  }
-
-  private schedulePrune(ms: number): void {
-    if (!this.running) return;
-    this.pruneTimer = setTimeout(() => {
-      this.pruning = this.prune()
-        .then(() => undefined)
-        .catch((e: unknown) => this.opts.log.warn({ err: e }, 'pruning resolved requests failed; retrying later'))
-        .finally(() => this.schedulePrune(this.opts.pruneIntervalMs ?? 60_000));
-    }, ms).unref();
+    await Promise.all([this.polling.stop(), this.pruning.stop()]);
   }
 
   /** Deletes requests resolved longer ago than the retention; returns how many. */
   async prune(): Promise<number> {
-    const deleted = await pruneResolvedRequests({ handle: this.opts.handle, keepResolvedMs: this.opts.keepResolvedMs });
+    const deleted = await pruneResolved(this.opts.ctx, this.opts.fence, { keepResolvedMs: this.opts.keepResolvedMs });
     if (deleted > 0) this.opts.log.info({ deleted, keepResolvedHours: this.opts.keepResolvedMs / 3_600_000 }, 'pruned resolved requests');
     return deleted;
   }
 
-  private schedule(ms: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.cycle = this.pollOnce()
-        .then((outstanding) => this.schedule(outstanding > 100 ? Math.min(200, this.opts.pollIntervalMs) : outstanding > 0 ? Math.min(500, this.opts.pollIntervalMs) : this.opts.pollIntervalMs))
-        .catch((e: unknown) => {
-          this.opts.log.warn({ err: e }, 'request/find poll failed; retrying');
-          // A failure must not silence polling for a long configured interval.
-          this.schedule(Math.min(this.opts.pollIntervalMs, 5_000));
-        });
-    }, ms).unref();
-  }
-
   /** One cycle; returns how many requests were outstanding. */
   async pollOnce(): Promise<number> {
-    const { handle, client, log, metrics } = this.opts;
-    const db = handle.db;
-    const stats = await sql<{ n: number; oldest: number | null }>`
-      SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(sent_at))::float8 AS oldest FROM ${this.t.requests} WHERE status = 'new'`.execute(db);
-    const outstanding = stats.rows[0]?.n ?? 0;
-    metrics.unresolvedRequests.set(outstanding);
-    metrics.oldestUnresolvedSeconds.set(stats.rows[0]?.oldest ?? 0);
-    if (outstanding === 0) return 0;
-    await this.warnOld();
+    const { ctx, client, log, metrics } = this.opts;
+    const stats = await unresolvedStats(ctx);
+    metrics.unresolvedRequests.set(stats.count);
+    metrics.oldestUnresolvedSeconds.set(stats.oldestSeconds);
+    if (stats.count === 0) return 0;
+    for (const r of await takeOldUnwarned(ctx, this.opts.warnAfterMs)) {
+      log.warn(
+        { requestId: r.requestId, mapping: r.mapping, sentAt: r.sentAt },
+        'request still unresolved close to the 7-day retention: its status will soon be unknowable; it will be re-sent if it expires',
+      );
+    }
 
     // Up to ten finds a cycle (one per limiter slot), oldest-checked first.
-    const { rows } = await sql<{ request_id: string; age_ms: number }>`
-      SELECT request_id, (EXTRACT(EPOCH FROM now() - sent_at) * 1000)::float8 AS age_ms FROM ${this.t.requests}
-      WHERE status = 'new' ORDER BY checked_at NULLS FIRST, sent_at LIMIT 1000`.execute(db);
+    const rows = await requestsToCheck(ctx, 1000);
     const chunks: Array<typeof rows> = [];
     for (let i = 0; i < rows.length; i += 100) chunks.push(rows.slice(i, i + 100));
     let requeued = false;
     await Promise.all(
       chunks.map(async (chunk) => {
         const started = process.hrtime.bigint();
-        const found = await client.find(chunk.map((r) => r.request_id));
+        const found = await client.find(chunk.map((r) => r.requestId));
         metrics.apiLatency.observe({ endpoint: 'request/find' }, Number(process.hrtime.bigint() - started) / 1e9);
         metrics.requests.inc({ endpoint: 'request/find', outcome: 'accepted' });
         for (const status of Object.values(found.requests)) {
           const outcome = await applyStatus(this.opts, status, 'poll');
           if (outcome === 'applied') requeued = true;
         }
-        const age = new Map(chunk.map((r) => [r.request_id, r.age_ms]));
+        const age = new Map(chunk.map((r) => [r.requestId, r.ageMs]));
         const expired = found.missing.filter((id) => (age.get(id) ?? 0) >= (this.opts.missingGraceMs ?? 5 * 60_000));
         if (expired.length > 0) {
           await this.expire(expired);
           requeued = true;
           log.warn({ requestIds: expired.slice(0, 10), count: expired.length }, 'Wooxy no longer knows these requests (past retention): their contacts are sent again');
         }
-        await sql`UPDATE ${this.t.requests} SET checked_at = now() WHERE request_id = ANY(${chunk.map((r) => r.request_id)}::text[]) AND status = 'new'`.execute(db);
+        await touchChecked(ctx, chunk.map((r) => r.requestId));
       }),
     );
     if (requeued) this.opts.onRequeued?.();
-    return outstanding;
-  }
-
-  private async warnOld(): Promise<void> {
-    const { rows } = await sql<{ request_id: string; mapping: string; sent_at: Date }>`
-      UPDATE ${this.t.requests} SET warned = true
-      WHERE status = 'new' AND NOT warned AND sent_at < now() - make_interval(secs => ${this.opts.warnAfterMs / 1000})
-      RETURNING request_id, mapping, sent_at`.execute(this.opts.handle.db);
-    for (const r of rows) {
-      this.opts.log.warn(
-        { requestId: r.request_id, mapping: r.mapping, sentAt: r.sent_at },
-        'request still unresolved close to the 7-day retention: its status will soon be unknowable; it will be re-sent if it expires',
-      );
-    }
+    return stats.count;
   }
 
   /** The outcome is unknowable now: mark expired and put the contacts back to pending from their current state. */
   async expire(ids: string[]): Promise<void> {
-    await this.opts.handle.db.transaction().execute(async (trx) => {
-      await sql`UPDATE ${this.t.requests} SET status = 'expired', resolved_at = now(), resolved_via = 'expired' WHERE request_id = ANY(${ids}::text[]) AND status = 'new'`.execute(trx);
-      await sql`
-        WITH gone AS (
-          DELETE FROM ${this.t.outbox} WHERE state = 'inflight' AND request_id = ANY(${ids}::text[])
-          RETURNING mapping, source_key, payload, lsn, attempts, maybe_ids, sent_op
-        )
-        INSERT INTO ${this.t.outbox} (mapping, source_key, state, payload, lsn, attempts, maybe_ids)
-        SELECT mapping, source_key, 'pending', payload, lsn, attempts, maybe_ids FROM gone
-        ON CONFLICT (mapping, source_key, state) DO UPDATE
-          SET maybe_ids = COALESCE(${this.t.outbox}.maybe_ids, '{}'::jsonb) || COALESCE(EXCLUDED.maybe_ids, '{}'::jsonb), updated_at = now()`.execute(trx);
-    });
+    await expireRequests(this.opts.ctx, this.opts.fence, ids);
     this.opts.metrics.expiredRequests.inc(ids.length);
   }
 }

@@ -42,7 +42,7 @@
  * the two; Sequin's backfills do the same with logical messages. They resolve the race in the log consumer;
  * here the outbox holds the stream's position per contact (lsn, xid), so the chunk writer resolves it row
  * by row against that state, and the stream needs no snapshot awareness. Chunk writes and stream writes take
- * turns (src/outbox/writer-lock.ts) so the state cannot move between the decision and the write.
+ * turns (takeWriterTurn in src/store/capture.ts) so the state cannot move between the decision and the write.
  */
 import type { DbHandle } from '../db/index.js';
 import { CdcError } from '../errors.js';
@@ -51,7 +51,8 @@ import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SnapshotWriter } from '../outbox/snapshot-writer.js';
-import { ProgressStore } from './progress.js';
+import { storeContext } from '../store/context.js';
+import { ProgressStore } from '../store/progress.js';
 import { ChunkReader, describeTable, estimateRows } from './reader.js';
 import type { ProgressReporter } from './report.js';
 import type { SnapshotChunk } from './types.js';
@@ -92,7 +93,6 @@ export interface RunOutcome {
 
 /** Second key of a mapping's snapshot lock (two-key advisory lock; the first is hashtext(schema/mapping)). */
 const SNAPSHOT_LOCK = 0x57_43_02;
-const RETRYABLE = new Set(['40P01', '40001']);
 
 /**
  * Runs one mapping's snapshot (resuming one that stopped halfway) or a resync of a subset of its rows.
@@ -104,7 +104,7 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
   const table = await describeTable(handle.db, mapper);
   if (!table.keyIndexed) log.warn({ mapping: mapper.name, key: mapper.key }, `no index leads with ${mapper.key}: every snapshot chunk scans ${table.qualified}`);
   const reader = new ChunkReader(handle.db, mapper, table, mode.kind === 'resync' ? mode.where : undefined);
-  const store = new ProgressStore(handle.db, handle.schema);
+  const store = new ProgressStore(storeContext(handle));
   const outcome: RunOutcome = { mapping: mapper.name, finished: false, alreadyDone: false, resumedAfter: null, rows: 0, chunks: 0, applied: 0, enqueued: 0, deadLettered: 0, seconds: 0 };
 
   const lock = mode.kind === 'snapshot' ? await handle.pool.connect() : null;
@@ -143,13 +143,12 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
       if (lock && chunk.rows.length === 0) {
         await store.finish(mapper.name);
       } else if (chunk.rows.length > 0) {
-        const w = await retrying(() =>
-          opts.writer.write(chunk, {
-            source: table,
-            force: mode.kind === 'resync',
-            inTransaction: lock ? (trx) => store.advance(trx, mapper.name, { cursor: chunk.lastKey, rows: chunk.rows.length, watermark: chunk.watermark, finished: last }) : undefined,
-          }),
-        );
+        // A chunk's write that loses a deadlock or serialization race is atomic and runs again (store/tx.ts).
+        const w = await opts.writer.write(chunk, {
+          source: table,
+          force: mode.kind === 'resync',
+          inTransaction: lock ? (trx) => store.advance(trx, mapper.name, { cursor: chunk.lastKey, rows: chunk.rows.length, watermark: chunk.watermark, finished: last }) : undefined,
+        });
         failpoint('snapshot.after-chunk');
         outcome.chunks++;
         outcome.rows += chunk.rows.length;
@@ -183,17 +182,6 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
     if (lock) {
       // Destroyed, not returned to the pool: a session lock must not outlive the run on an idle connection.
       lock.release(true);
-    }
-  }
-}
-
-/** A chunk's write lost a deadlock or serialisation race: it is atomic, so it is simply written again. */
-async function retrying<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (e) {
-      if (attempt >= 5 || !RETRYABLE.has((e as { code?: string }).code ?? '')) throw e;
     }
   }
 }

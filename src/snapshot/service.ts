@@ -4,7 +4,8 @@ import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SnapshotWriter } from '../outbox/snapshot-writer.js';
-import { ProgressStore } from './progress.js';
+import { storeContext } from '../store/context.js';
+import { ProgressStore } from '../store/progress.js';
 import { LogProgress } from './report.js';
 import { runSnapshot, type RunnerOptions } from './runner.js';
 
@@ -56,7 +57,7 @@ export class SnapshotService {
 
   private async run(): Promise<void> {
     const { handle, log } = this.opts;
-    const store = new ProgressStore(handle.db, handle.schema);
+    const store = new ProgressStore(storeContext(handle));
     for (const mapper of this.opts.mappers) {
       let attempt = 0;
       let waitingLogged = false;

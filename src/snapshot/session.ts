@@ -1,11 +1,12 @@
 import type { Config } from '../config/schema.js';
-import { vendorCheck } from '../connector.js';
+import { vendorCheck } from '../mapping/vendor-check.js';
 import { createDb, type DbHandle } from '../db/index.js';
 import { migrate } from '../db/migrator.js';
 import { CdcError } from '../errors.js';
 import { compileMapping, type Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
 import { SnapshotWriter } from '../outbox/snapshot-writer.js';
+import { storeContext } from '../store/context.js';
 import { prepareSource } from '../source/setup.js';
 
 export interface SnapshotSession {
@@ -33,7 +34,7 @@ export async function openSnapshotSession(config: Config, log: Logger): Promise<
     await handle.close();
     throw e;
   }
-  const writer = new SnapshotWriter(handle.db, pg.schema, new Map(mappers.map((m) => [m.name, m])));
+  const writer = new SnapshotWriter(storeContext(handle), new Map(mappers.map((m) => [m.name, m])));
   return { handle, mappers, writer, close: () => handle.close() };
 }
 

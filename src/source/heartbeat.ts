@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
+import { BackgroundLoop } from '../lib/loop.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -14,9 +15,7 @@ export const HEARTBEAT_PREFIX = 'wooxy-cdc';
  * confirmed and restart positions move forward (Debezium's heartbeat.action.query does the same).
  */
 export class Heartbeat {
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private tick: Promise<void> | null = null;
+  private readonly loop: BackgroundLoop;
   private failing = false;
 
   constructor(
@@ -24,22 +23,19 @@ export class Heartbeat {
     private readonly intervalMs: number,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop({ name: 'heartbeat', log, intervalMs: Math.max(1, intervalMs), tick: () => this.beat() });
+  }
 
   start(): void {
-    if (this.intervalMs <= 0 || this.running) return;
-    this.running = true;
-    this.schedule();
+    if (this.intervalMs > 0) this.loop.start(this.intervalMs);
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.tick;
+    await this.loop.stop();
   }
 
-  /** Writes one heartbeat now. */
+  /** Writes one heartbeat now. Never throws: a failure is counted and reported once per streak. */
   async beat(): Promise<void> {
     try {
       await sql`SELECT pg_logical_emit_message(true, ${HEARTBEAT_PREFIX}, 'heartbeat')`.execute(this.db);
@@ -49,18 +45,8 @@ export class Heartbeat {
     } catch (e) {
       this.metrics.heartbeats.inc({ outcome: 'failed' });
       // Once per streak of failures: the database being down is reported louder elsewhere.
-      if (!this.failing) this.log.warn({ err: e }, 'heartbeat failed; an idle slot may retain WAL until it succeeds');
+      if (!this.failing) this.log.warn({ error: (e as Error).message }, 'heartbeat failed; an idle slot may retain WAL until it succeeds');
       this.failing = true;
     }
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.tick = this.beat().finally(() => {
-        this.tick = null;
-        if (this.running) this.schedule();
-      });
-    }, this.intervalMs);
-    this.timer.unref();
   }
 }

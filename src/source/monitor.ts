@@ -1,7 +1,10 @@
 import { sql } from 'kysely';
-import type { DbHandle } from '../db/index.js';
+import { BackgroundLoop } from '../lib/loop.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { StoreContext } from '../store/context.js';
+import { countDeadLetters } from '../store/dead-letters.js';
+import { outboxDepth } from '../store/status.js';
 
 export interface SlotStats {
   /** WAL between the server's current position and the slot's confirmed position (what is not yet durable here). */
@@ -14,7 +17,7 @@ export interface SlotStats {
 }
 
 export interface SlotMonitorOptions {
-  handle: DbHandle;
+  ctx: StoreContext;
   slot: string;
   metrics: Metrics;
   log: Logger;
@@ -31,53 +34,45 @@ export interface SlotMonitorOptions {
  * depth by state, and the dead letters by code.
  */
 export class SlotMonitor {
-  private timer: NodeJS.Timeout | null = null;
   private warnedAt = 0;
-  private readonly intervalMs: number;
+  private readonly loop: BackgroundLoop;
 
   constructor(private readonly opts: SlotMonitorOptions) {
-    this.intervalMs = opts.intervalMs ?? 5_000;
+    this.loop = new BackgroundLoop({
+      name: 'slot monitor',
+      log: opts.log,
+      intervalMs: opts.intervalMs ?? 5_000,
+      failureLevel: 'debug',
+      tick: async () => void (await this.sample()),
+    });
   }
 
   start(): void {
-    const tick = () => {
-      this.sample()
-        .catch((e: unknown) => this.opts.log.debug({ err: e }, 'slot monitor sample failed'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.loop.start();
   }
 
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+  async stop(): Promise<void> {
+    await this.loop.stop();
   }
 
   async sample(): Promise<SlotStats> {
-    const { handle, metrics } = this.opts;
-    const { db, schema } = handle;
+    const { ctx, metrics } = this.opts;
     const slot = await sql<{ lag: string | null; retained: string | null; confirmed: string | null; wal_status: string | null }>`
       SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag,
              pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained,
              confirmed_flush_lsn::text AS confirmed, wal_status
-      FROM pg_replication_slots WHERE slot_name = ${this.opts.slot}`.execute(db);
-    const depth = await sql<{ state: string; n: number }>`
-      SELECT state, count(*)::int AS n FROM ${sql.id(schema, 'outbox')} GROUP BY state`.execute(db);
-    const dead = await sql<{ mapping: string; code: string; n: number }>`
-      SELECT mapping, error_code AS code, count(*)::int AS n FROM ${sql.id(schema, 'dead_letters')} GROUP BY 1, 2`.execute(db);
+      FROM pg_replication_slots WHERE slot_name = ${this.opts.slot}`.execute(ctx.db);
+    const outbox = await outboxDepth(ctx);
+    const dead = await countDeadLetters(ctx);
 
     const s = slot.rows[0];
     const lag = s?.lag == null ? null : Number(s.lag);
     const retained = s?.retained == null ? null : Number(s.retained);
-    const outbox: Record<string, number> = { pending: 0, inflight: 0 };
-    for (const r of depth.rows) outbox[r.state] = r.n;
     if (lag !== null) metrics.replicationLagBytes.set(lag);
     if (retained !== null) metrics.retainedWalBytes.set(retained);
     for (const [state, n] of Object.entries(outbox)) metrics.outboxDepth.set({ state }, n);
     metrics.deadLetterContacts.reset();
-    for (const r of dead.rows) metrics.deadLetterContacts.set({ mapping: r.mapping, code: r.code }, r.n);
+    for (const r of dead) metrics.deadLetterContacts.set({ mapping: r.mapping, code: r.code }, r.n);
     this.checkRetention(retained, s?.wal_status ?? null);
     return { lagBytes: lag, retainedBytes: retained, confirmedLsn: s?.confirmed ?? null, walStatus: s?.wal_status ?? null, outbox };
   }

@@ -1,11 +1,12 @@
 /**
- * Exponential backoff with full jitter, and a sleep that gives up with the caller's signal.
- *
- * Hand-rolled rather than p-retry: p-retry 6 computes its own delays (node-retry's randomised exponential,
- * not full jitter) and has no way to replace one delay with the server's Retry-After; honouring it would mean
- * sleeping again inside onFailedAttempt, on top of its delay. The loop in client.ts is a dozen lines.
+ * The client's retry policy. Hand-rolled rather than p-retry: p-retry 6 computes its own delays (node-retry's
+ * randomised exponential, not full jitter) and has no way to replace one delay with the server's
+ * Retry-After; honouring it would mean sleeping again inside onFailedAttempt, on top of its delay. The loop
+ * in client.ts is a dozen lines, and the delay is the project's one backoff (src/lib/backoff.ts).
  */
-import { onAbort } from './abort.js';
+import { backoffDelay } from '../lib/backoff.js';
+
+export type { Sleep } from '../lib/sleep.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (1 = no retry). */
@@ -31,24 +32,5 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
  */
 export function retryDelay(policy: RetryPolicy, failedAttempt: number, retryAfterMs: number | undefined, random: () => number): number {
   if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxRetryAfterMs);
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failedAttempt - 1));
-  return Math.floor(random() * ceiling);
+  return backoffDelay({ baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 'full' }, failedAttempt - 1, random);
 }
-
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-export const sleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const off = onAbort(signal, () => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    });
-    const timer = setTimeout(() => {
-      off();
-      resolve();
-    }, ms);
-  });

@@ -5,7 +5,7 @@
  */
 import { ErrorCodes } from '../errors.js';
 import { WooxyError, scrubSecret, type WooxyErrorCode } from './errors.js';
-import { Messages, isAuthorizationMessage, isListLevelMessage, isListNotFoundMessage, isRateLimitMessage, isTransientMessage } from './messages.js';
+import { Messages, isAuthorizationMessage, isDocumentedRejection, isListLevelMessage, isListNotFoundMessage, isRateLimitMessage, isTransientMessage } from './messages.js';
 import { failureSchema } from './schemas.js';
 import type { Endpoint } from './types.js';
 
@@ -70,14 +70,18 @@ export function classifyResponse(x: HttpExchange): Classified {
     if (messages.some(isListNotFoundMessage)) return fail(ErrorCodes.WOOXY_LIST_NOT_FOUND, false, messages, requestId);
     // One list-level message beside contact ones still blocks every contact: the list comes first.
     if (messages.some(isListLevelMessage)) return fail(ErrorCodes.WOOXY_LIST_REJECTED, false, messages, requestId);
-    return fail(ErrorCodes.WOOXY_VALIDATION, false, messages.length > 0 ? messages : ['result:false without messages'], requestId);
+    // Only a documented rejection of the data is the data's fault (split, dead-letter). A message no page
+    // documents, or none at all, is the service's trouble: a burst of them must not dead-letter anyone.
+    if (messages.length > 0 && messages.every(isDocumentedRejection)) return fail(ErrorCodes.WOOXY_VALIDATION, false, messages, requestId);
+    return fail(ErrorCodes.WOOXY_UNDOCUMENTED, true, messages.length > 0 ? messages : ['result:false without messages'], requestId);
   }
 
   const describe = (what: string) => [`${what} (HTTP ${x.status})`];
   if (x.status === 429) return fail(ErrorCodes.WOOXY_RATE_LIMITED, true, describe('too many requests'));
   if (x.status >= 500) return fail(ErrorCodes.WOOXY_SERVER_ERROR, true, describe(Messages.internal));
   if (x.status === 401 || x.status === 403) return fail(ErrorCodes.WOOXY_UNAUTHORIZED, false, describe('unauthorized'));
-  if (x.status < 200 || x.status >= 300) return fail(ErrorCodes.WOOXY_BAD_RESPONSE, false, describe('unexpected status'));
-  if (body === undefined) return fail(ErrorCodes.WOOXY_BAD_RESPONSE, false, describe('response is not JSON'));
+  // An answer we cannot read says nothing about our data: transient, retried with backoff.
+  if (x.status < 200 || x.status >= 300) return fail(ErrorCodes.WOOXY_BAD_RESPONSE, true, describe('unexpected status'));
+  if (body === undefined) return fail(ErrorCodes.WOOXY_BAD_RESPONSE, true, describe('response is not JSON'));
   return { ok: true, body };
 }

@@ -8,7 +8,8 @@
  */
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors.js';
-import { DEFAULT_RETRY_POLICY, retryDelay, sleep as defaultSleep, type RetryPolicy, type Sleep } from './backoff.js';
+import { sleep as defaultSleep, type Sleep } from '../lib/sleep.js';
+import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify.js';
 import { WooxyError } from './errors.js';
 import type { WooxyLimiter } from './limiter.js';
@@ -32,6 +33,12 @@ export interface WooxyClientOptions {
   baseUrl?: string;
   /** Per attempt, from sending the request to reading the whole answer. Default 30 000 ms. */
   timeoutMs?: number;
+  /**
+   * After an attempt whose outcome is unknown (it timed out, or the connection broke after it was sent), how
+   * long Wooxy is assumed to still work on it: its limiter slot stays taken that long, so Wooxy never sees
+   * more of our calls at once than the limiter allows. Default 60 000 ms.
+   */
+  timeoutGraceMs?: number;
   retry?: Partial<RetryPolicy>;
   logger?: Logger;
   /** Seams for tests: how to wait between attempts, and the jitter source. */
@@ -42,6 +49,11 @@ export interface WooxyClientOptions {
 export interface CallOptions {
   /** Aborts the call: a queued attempt leaves the queue, a running one is cancelled, a backoff sleep ends. */
   signal?: AbortSignal;
+  /**
+   * Runs in the limiter slot right before each attempt is sent (delivery renews its claims there); when it
+   * throws, the call ends with that error and nothing is sent.
+   */
+  beforeAttempt?: (attempt: number) => Promise<void>;
 }
 
 /** add, update and remove answer "validated and queued"; the outcome comes later (request/find, webhook). */
@@ -52,10 +64,15 @@ export interface Accepted {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_GRACE_MS = 60_000;
+
+/** Connection failures that happen before a request is sent: Wooxy has seen nothing, a retry is safe. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export class WooxyClient {
   readonly baseUrl: string;
   readonly timeoutMs: number;
+  readonly timeoutGraceMs: number;
   readonly retryPolicy: RetryPolicy;
   readonly #accessToken: string;
   readonly #limiter: WooxyLimiter;
@@ -66,6 +83,7 @@ export class WooxyClient {
   constructor(options: WooxyClientOptions) {
     this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     if (!Number.isInteger(this.retryPolicy.maxAttempts) || this.retryPolicy.maxAttempts < 1) {
       throw new RangeError('retry.maxAttempts must be a positive integer');
@@ -106,7 +124,7 @@ export class WooxyClient {
         const parsed = findSchema.safeParse(body);
         return parsed.success ? parsed.data.requests : undefined;
       },
-      recover: (error, rawMessages) => (error.code === ErrorCodes.WOOXY_VALIDATION && isNoMatches(rawMessages) ? {} : undefined),
+      recover: (_error, rawMessages) => (isNoMatches(rawMessages) ? {} : undefined),
     });
     return { requests, missing: ids.filter((id) => !Object.prototype.hasOwnProperty.call(requests, id)) };
   }
@@ -130,20 +148,34 @@ export class WooxyClient {
     });
   }
 
-  /** The retry loop: attempts in limiter slots, backoff sleeps outside them. */
+  /**
+   * The retry loop: attempts in limiter slots, backoff sleeps outside them. An attempt whose outcome is
+   * unknown keeps its slot for the grace period first: Wooxy may still be working on it. An add, update or
+   * remove with an unknown outcome is not retried here (sending the same contacts again at once could let the
+   * older call be applied last); the caller decides, after the grace, from the contacts' current state.
+   */
   async #call<T>(endpoint: Endpoint, body: object, options: CallOptions, reader: Reader<T>): Promise<{ value: T; attempts: number }> {
     const payload = JSON.stringify(body);
-    const { signal } = options;
+    const { signal, beforeAttempt } = options;
     for (let attempt = 1; ; attempt++) {
       try {
-        const value = await this.#limiter.run(() => this.#attempt(endpoint, payload, attempt, reader, signal), signal);
+        const value = await this.#limiter.run(async () => {
+          await beforeAttempt?.(attempt);
+          try {
+            return await this.#attempt(endpoint, payload, attempt, reader, signal);
+          } catch (e) {
+            if (e instanceof WooxyError && e.outcomeUnknown && this.timeoutGraceMs > 0) await this.#sleep(this.timeoutGraceMs, signal).catch(() => undefined);
+            throw e;
+          }
+        }, signal);
         return { value, attempts: attempt };
       } catch (e) {
         if (!(e instanceof WooxyError)) throw e;
         e.attempts = attempt;
         const context = { endpoint, attempt, code: e.code, status: e.status, requestId: e.requestId, messages: e.messages };
         if (!e.retryable || attempt >= this.retryPolicy.maxAttempts) {
-          this.#log?.warn(context, e.retryable ? 'Wooxy call failed; no attempts left' : 'Wooxy call failed; not retryable');
+          // The caller reports the failure, once, with what it means for its contacts.
+          this.#log?.debug(context, e.retryable ? 'Wooxy call failed; no attempts left' : 'Wooxy call failed; not retryable');
           throw e;
         }
         const delayMs = retryDelay(this.retryPolicy, attempt, e.retryAfterMs, this.#random);
@@ -172,10 +204,13 @@ export class WooxyClient {
       bodyText = await response.text();
     } catch (e) {
       if (callerSignal?.aborted) throw callerSignal.reason;
+      // Only request/find is safe to repeat at once when the outcome is unknown: it changes nothing.
+      const readOnly = endpoint === 'request/find';
       if (timeout.aborted) {
-        throw new WooxyError(ErrorCodes.WOOXY_TIMEOUT, { endpoint, retryable: true, messages: [`no answer within ${this.timeoutMs} ms`], cause: e });
+        throw new WooxyError(ErrorCodes.WOOXY_TIMEOUT, { endpoint, retryable: readOnly, outcomeUnknown: true, messages: [`no answer within ${this.timeoutMs} ms`], cause: e });
       }
-      throw new WooxyError(ErrorCodes.WOOXY_NETWORK, { endpoint, retryable: true, messages: [describeNetworkError(e)], cause: e });
+      const sent = !NOT_SENT.has(networkCode(e) ?? '');
+      throw new WooxyError(ErrorCodes.WOOXY_NETWORK, { endpoint, retryable: readOnly || !sent, outcomeUnknown: sent, messages: [describeNetworkError(e)], cause: e });
     }
 
     const outcome = classifyResponse({ endpoint, status, retryAfter, bodyText, accessToken: this.#accessToken });
@@ -188,7 +223,7 @@ export class WooxyClient {
     }
     const value = reader.parse(outcome.body);
     if (value === undefined) {
-      throw new WooxyError(ErrorCodes.WOOXY_BAD_RESPONSE, { endpoint, retryable: false, messages: [`unexpected response shape (HTTP ${status})`], status });
+      throw new WooxyError(ErrorCodes.WOOXY_BAD_RESPONSE, { endpoint, retryable: true, messages: [`unexpected response shape (HTTP ${status})`], status });
     }
     this.#log?.debug({ endpoint, attempt, status, ms, requestId: typeof value === 'string' ? value : undefined }, 'Wooxy call answered');
     return value;
@@ -203,6 +238,11 @@ interface Reader<T> {
 
 function isNoMatches(messages: string[]): boolean {
   return messages.length > 0 && messages.every((m) => m === Messages.noMatches);
+}
+
+function networkCode(e: unknown): string | undefined {
+  const cause = (e as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
 }
 
 /** fetch's "fetch failed" hides the reason in `cause` (ECONNREFUSED, ECONNRESET, ENOTFOUND…). */

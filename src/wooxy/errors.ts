@@ -13,6 +13,7 @@ export type WooxyErrorCode = Extract<
   | 'WOOXY_BAD_RESPONSE'
   | 'WOOXY_LIST_NOT_FOUND'
   | 'WOOXY_LIST_REJECTED'
+  | 'WOOXY_UNDOCUMENTED'
 >;
 
 export interface WooxyErrorDetails {
@@ -27,6 +28,11 @@ export interface WooxyErrorDetails {
   requestId?: string;
   /** The service's Retry-After, in milliseconds. */
   retryAfterMs?: number;
+  /**
+   * The request may have reached Wooxy and may still be processed (a timeout, a connection lost after
+   * sending): not a failure but an unknown. Its contacts must wait, then be sent again from their state.
+   */
+  outcomeUnknown?: boolean;
   cause?: unknown;
 }
 
@@ -45,6 +51,7 @@ export class WooxyError extends CdcError {
   readonly status: number | undefined;
   readonly requestId: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly outcomeUnknown: boolean;
   /** Attempts made before giving up (set by the client's retry loop). */
   attempts = 1;
 
@@ -60,6 +67,7 @@ export class WooxyError extends CdcError {
     this.status = details.status;
     this.requestId = details.requestId;
     this.retryAfterMs = details.retryAfterMs;
+    this.outcomeUnknown = details.outcomeUnknown ?? false;
   }
 }
 

@@ -8,4 +8,4 @@ export { createLimiter, type WooxyLimiter, type LimiterOptions } from './limiter
 export { WooxyError, isWooxyError, scrubSecret, type WooxyErrorCode, type WooxyErrorDetails } from './errors.js';
 export { classifyResponse, parseRetryAfter, type HttpExchange, type Classified } from './classify.js';
 export { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy, type Sleep } from './backoff.js';
-export { WooxyClient, DEFAULT_TIMEOUT_MS, type WooxyClientOptions, type CallOptions, type Accepted } from './client.js';
+export { WooxyClient, DEFAULT_TIMEOUT_MS, DEFAULT_TIMEOUT_GRACE_MS, type WooxyClientOptions, type CallOptions, type Accepted } from './client.js';

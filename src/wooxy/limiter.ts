@@ -5,7 +5,7 @@
  */
 import PQueue from 'p-queue';
 import { CdcError, ErrorCodes } from '../errors.js';
-import { onAbort } from './abort.js';
+import { onAbort } from '../lib/sleep.js';
 import { WooxyLimits } from './types.js';
 
 export interface WooxyLimiter {

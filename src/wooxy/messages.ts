@@ -136,3 +136,42 @@ export function isListNotFoundMessage(message: string): boolean {
 export function isListLevelMessage(message: string): boolean {
   return /^Variable .+ not found in list\. Try to add it first$/.test(message);
 }
+
+/** Messages of the pages that are not about the data sent: the service, the account, or the list itself. */
+const NOT_DATA: ReadonlySet<string> = new Set([
+  'savingError',
+  'internal',
+  'badRequest',
+  'invalidToken',
+  'noMatchesForToken',
+  'userNotEnabled',
+  'noDataForKey',
+  'tokenCheckFailed',
+  'noMatches',
+  'listNotFound',
+  'variableNotFound',
+]);
+
+const SENTINEL = '\u0001';
+
+/** Each documented data rejection as a pattern: a template's placeholders match any text. */
+const REJECTION_PATTERNS: readonly RegExp[] = Object.entries(Messages).flatMap(([name, template]) => {
+  if (NOT_DATA.has(name)) return [];
+  const texts =
+    typeof template === 'string'
+      ? [template]
+      : (['add', 'update', SENTINEL] as const).map((first) => {
+          const f = template as (...args: unknown[]) => string;
+          return f(first, ...Array.from({ length: Math.max(0, f.length - 1) }, () => SENTINEL));
+        });
+  return [...new Set(texts)].map((text) => new RegExp(`^${text.split(SENTINEL).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's'));
+});
+
+/**
+ * Whether a message is one the pages document as a rejection of the data sent (a field, a contact, the body's
+ * shape or size). Only these split a batch and dead-letter the contact they are about; any other
+ * `result:false` (an undocumented message, none at all) is the service's trouble and is retried.
+ */
+export function isDocumentedRejection(message: string): boolean {
+  return message !== Messages.required(ACCESS_TOKEN_HEADER) && REJECTION_PATTERNS.some((p) => p.test(message));
+}

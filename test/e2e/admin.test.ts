@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/admin/status.js';
-import type { DeadLetter } from '../../src/admin/dead-letters.js';
+import type { DeadLetter } from '../../src/store/dead-letters.js';
 import { parseConfig } from '../../src/config/loader.js';
 import type { Connector } from '../../src/connector.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';

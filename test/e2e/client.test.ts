@@ -117,15 +117,31 @@ describe('outcome classes', () => {
     expect(e).toMatchObject({ code, retryable: true, status, attempts: 1 });
   });
 
-  it('an unanswered request times out (WOOXY_TIMEOUT) and is retried', async () => {
+  it('an unanswered find times out (WOOXY_TIMEOUT), keeps its slot for the grace period, and is retried', async () => {
     emulator.setFaults({ next: [{ kind: 'timeout', count: 1 }] });
-    const answer = await client({ timeoutMs: 150 }).find(['x']);
+    const answer = await client({ timeoutMs: 150, timeoutGraceMs: 10 }).find(['x']);
     expect(answer.missing).toEqual(['x']);
     expect(emulator.requestLog().map((r) => r.outcome)).toEqual(['timeout', 'noMatches']);
 
     emulator.setFaults({ next: [{ kind: 'timeout', count: 1 }] });
-    const e = await failure(client({ timeoutMs: 100, retry: { maxAttempts: 1 } }).find(['x']));
-    expect(e).toMatchObject({ code: 'WOOXY_TIMEOUT', retryable: true, messages: ['no answer within 100 ms'] });
+    const e = await failure(client({ timeoutMs: 100, timeoutGraceMs: 10, retry: { maxAttempts: 1 } }).find(['x']));
+    expect(e).toMatchObject({ code: 'WOOXY_TIMEOUT', retryable: true, outcomeUnknown: true, messages: ['no answer within 100 ms'] });
+  });
+
+  it('an add that times out is an unknown, not a failure: not retried, and its limiter slot stays taken for the grace period', async () => {
+    emulator.setFaults({ next: [{ kind: 'timeout', count: 1 }] });
+    const limiter = createLimiter({ concurrency: 2 });
+    const c = client({ limiter, timeoutMs: 100, timeoutGraceMs: 400 });
+    const started = Date.now();
+    const call = failure(c.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
+    // Past the timeout, Wooxy may still be working on it: the slot is not given back yet.
+    await waitFor(() => Date.now() - started > 250, { message: 'inside the grace period' });
+    expect(limiter.inFlight).toBe(1);
+    const e = await call;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(490);
+    expect(e).toMatchObject({ code: 'WOOXY_TIMEOUT', retryable: false, outcomeUnknown: true, attempts: 1 });
+    expect(limiter.inFlight).toBe(0);
+    expect(emulator.requestLog().map((r) => r.outcome)).toEqual(['timeout']);
   });
 
   it('connection refused: WOOXY_NETWORK, retried until the attempts run out', async () => {
@@ -137,10 +153,13 @@ describe('outcome classes', () => {
     expect(e).toMatchObject({ code: 'WOOXY_NETWORK', retryable: true, attempts: 3, messages: ['connection failed: ECONNREFUSED'] });
   });
 
-  it('a body that is not the documented JSON: WOOXY_BAD_RESPONSE, not retried', async () => {
+  it('a body that is not the documented JSON: WOOXY_BAD_RESPONSE, transient (it says nothing about the data), retried', async () => {
     emulator.setFaults({ next: [{ kind: 'badResponse', count: 1 }] });
-    const e = await failure(client().add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
-    expect(e).toMatchObject({ code: 'WOOXY_BAD_RESPONSE', retryable: false, status: 200, attempts: 1 });
+    const accepted = await client().add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] });
+    expect(accepted.attempts).toBe(2);
+    emulator.setFaults({ next: [{ kind: 'badResponse', count: 1 }] });
+    const e = await failure(client({ retry: { maxAttempts: 1 } }).add({ contactListId: LIST_ID, contacts: [{ userId: 'u2' }] }));
+    expect(e).toMatchObject({ code: 'WOOXY_BAD_RESPONSE', retryable: true, status: 200, attempts: 1 });
   });
 
   it('failures answered with HTTP 200 are still failures: the client reads `result`, not the status', async () => {
@@ -166,10 +185,21 @@ describe('answers the emulator never gives', () => {
     }
   }
 
-  it('result:true without a requestId is WOOXY_BAD_RESPONSE', async () => {
+  it('result:true without a requestId is WOOXY_BAD_RESPONSE, retried as transient', async () => {
     await withServer(200, '{"result":true}', async (c) => {
       const e = await failure(c.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
-      expect(e).toMatchObject({ code: 'WOOXY_BAD_RESPONSE', retryable: false });
+      expect(e).toMatchObject({ code: 'WOOXY_BAD_RESPONSE', retryable: true, attempts: 4 });
+    });
+  });
+
+  it('an undocumented result:false (no page has its message) is transient, never a validation error', async () => {
+    await withServer(200, '{"result":false,"errors":["Something unexpected happened #4711"]}', async (c) => {
+      const e = await failure(c.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
+      expect(e).toMatchObject({ code: 'WOOXY_UNDOCUMENTED', retryable: true, attempts: 4, messages: ['Something unexpected happened #4711'] });
+    });
+    await withServer(200, '{"result":false,"errors":[]}', async (c) => {
+      const e = await failure(c.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }));
+      expect(e).toMatchObject({ code: 'WOOXY_UNDOCUMENTED', retryable: true });
     });
   });
 

@@ -205,7 +205,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   const secret = randomBytes(18).toString('hex');
   const configFile = writeConfig({
     postgres: { url: '${DATABASE_URL}', slot: `slot_${dbName}`, publication: `pub_${dbName}` },
-    wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 300, maxRetries: 2 },
+    wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 300, timeoutGraceMs: 500, maxRetries: 2 },
     capture: { flushIntervalMs: 10 },
     // Small batches: more requests, so more of them meet a fault.
     delivery: { idleIntervalMs: 20, pauseRetryMs: 200, maxAttempts: 50, batchSize: 5 },

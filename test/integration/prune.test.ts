@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/index.js';
 import { migrate } from '../../src/db/migrator.js';
-import { pruneResolvedRequests } from '../../src/reconcile/prune.js';
+import { storeContext } from '../../src/store/context.js';
+import { pruneResolved } from '../../src/store/results.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
 /** Pruning the requests table on real Postgres: which rows go, which stay, and in bounded statements. */
@@ -41,9 +42,9 @@ describe('pruning resolved requests', () => {
     await requests('old-expired', 1, 'expired', 300);
     await requests('recent-done', 2, 'done', 167);
     await requests('old-new', 1, 'new', 400);
-    expect(await pruneResolvedRequests({ handle, keepResolvedMs })).toBe(4);
+    expect(await pruneResolved(storeContext(handle), null, { keepResolvedMs })).toBe(4);
     expect(await ids()).toEqual(['old-new-1', 'recent-done-1', 'recent-done-2']);
-    expect(await pruneResolvedRequests({ handle, keepResolvedMs })).toBe(0);
+    expect(await pruneResolved(storeContext(handle), null, { keepResolvedMs })).toBe(0);
   });
 
   it('never deletes a request that still has in-flight outbox entries', async () => {
@@ -51,11 +52,11 @@ describe('pruning resolved requests', () => {
     await tdb.query(
       `INSERT INTO ${schema}.outbox (mapping, source_key, state, request_id, sent_op, sent_at) VALUES ('users', '1', 'inflight', 'old-done-1', 'add', now() - interval '9 days')`,
     );
-    expect(await pruneResolvedRequests({ handle, keepResolvedMs })).toBe(1);
+    expect(await pruneResolved(storeContext(handle), null, { keepResolvedMs })).toBe(1);
     expect(await ids()).toEqual(['old-done-1']);
     // A pending entry that once named the request is no reason to keep it.
     await tdb.query(`UPDATE ${schema}.outbox SET state = 'pending'`);
-    expect(await pruneResolvedRequests({ handle, keepResolvedMs })).toBe(1);
+    expect(await pruneResolved(storeContext(handle), null, { keepResolvedMs })).toBe(1);
     expect(await ids()).toEqual([]);
   });
 
@@ -63,9 +64,9 @@ describe('pruning resolved requests', () => {
     await requests('old', 2_500, 'done', 200);
     const statements: number[] = [];
     const counting = { ...handle, db: handle.db.withPlugin({ transformQuery: (a) => (statements.push(1), a.node), transformResult: async (a) => a.result }) };
-    expect(await pruneResolvedRequests({ handle: counting, keepResolvedMs, batchSize: 1_000, maxBatches: 2 })).toBe(2_000);
+    expect(await pruneResolved(storeContext(counting), null, { keepResolvedMs, batchSize: 1_000, maxBatches: 2 })).toBe(2_000);
     expect(statements).toHaveLength(2);
-    expect(await pruneResolvedRequests({ handle: counting, keepResolvedMs, batchSize: 1_000 })).toBe(500);
+    expect(await pruneResolved(storeContext(counting), null, { keepResolvedMs, batchSize: 1_000 })).toBe(500);
     expect(await ids()).toEqual([]);
   });
 });

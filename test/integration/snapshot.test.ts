@@ -5,6 +5,7 @@ import { compileMapping } from '../../src/mapping/mapper.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { desiredOf } from '../../src/outbox/desired.js';
 import { SnapshotWriter } from '../../src/outbox/snapshot-writer.js';
+import { storeContext } from '../../src/store/context.js';
 import { runSnapshot, type RunMode } from '../../src/snapshot/runner.js';
 import type { SnapshotChunk } from '../../src/snapshot/types.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
@@ -192,7 +193,7 @@ describe('snapshot chunks against the stream', () => {
     connector = testConnector(testConfig(tdb, { snapshot: { onStart: false } }), { captureOnly: true });
     await connector.start();
     await waitFor(() => connector.replication?.isStreaming, { message: 'streaming' });
-    writer = new SnapshotWriter(connector.db.db, 'wooxy_cdc', new Map(connector.mappers.map((m) => [m.name, m])));
+    writer = new SnapshotWriter(storeContext(connector.db), new Map(connector.mappers.map((m) => [m.name, m])));
   });
   afterAll(async () => {
     await connector?.stop();
@@ -273,7 +274,7 @@ describe('snapshot chunks against the stream', () => {
       const [table, key] = spec.split(':') as [string, string];
       return compileMapping(testConfig(tdb, { mappings: [{ table, key, contactListId: 'l', fields: { userId: key, email: 'email' } }] }).mappings[0]!);
     });
-    const w = new SnapshotWriter(connector.db.db, 'wooxy_cdc', new Map(mappers.map((m) => [m.name, m])));
+    const w = new SnapshotWriter(storeContext(connector.db), new Map(mappers.map((m) => [m.name, m])));
     for (const mapper of mappers) {
       const read: string[] = [];
       const out = await runSnapshot(
@@ -313,7 +314,7 @@ describe('snapshot chunks against the stream', () => {
     const filtered = compileMapping(
       testConfig(tdb, { mappings: [{ table: 'users', name: 'active_users', contactListId: 'l', fields: { userId: 'id' }, filter: [{ column: 'status', equals: 'active' }] }] }).mappings[0]!,
     );
-    const w = new SnapshotWriter(connector.db.db, 'wooxy_cdc', new Map([[filtered.name, filtered]]));
+    const w = new SnapshotWriter(storeContext(connector.db), new Map([[filtered.name, filtered]]));
     await runSnapshot({ handle: connector.db, mapper: filtered, writer: w, chunkSize: 4, log }, { kind: 'snapshot', restart: true });
     const rows = (await tdb.query<{ source_key: string; desired: unknown }>(`SELECT source_key, desired FROM wooxy_cdc.contact_state WHERE mapping = 'active_users' ORDER BY source_key`)).rows;
     expect(rows.map((r) => [r.source_key, r.desired === null])).toEqual([['1', false], ['2', false], ['3', false], ['4', true], ['5', false], ['6', false]]);

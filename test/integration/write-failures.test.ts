@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/index.js';
 import { migrate } from '../../src/db/migrator.js';
-import { vendorCheck } from '../../src/connector.js';
+import { storeContext } from '../../src/store/context.js';
+import { vendorCheck } from '../../src/mapping/vendor-check.js';
 import { compileMapping } from '../../src/mapping/mapper.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -40,7 +41,7 @@ describe('outbox writes that fail', () => {
     const mappers = config.mappings.map((m) => compileMapping(m));
     const log = createLogger({ level: 'silent', pretty: false });
     const baseline = await prepareSource({ url: tdb.url, slot: tdb.slot, publication: tdb.publication, autoCreate: true, mappers, log });
-    const writer = new OutboxWriter(handle.db, 'wooxy_cdc', new Map(mappers.map((m) => [m.name, m])), tdb.slot);
+    const writer = new OutboxWriter(storeContext(handle), new Map(mappers.map((m) => [m.name, m])), tdb.slot, null);
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let failed = false;
@@ -78,7 +79,7 @@ describe('outbox writes that fail', () => {
 
   it('an invalid contact changed twice in one batch is dead-lettered once, and the batch goes through', async () => {
     const mappers = testConfig(tdb).mappings.map((m) => compileMapping(m, vendorCheck));
-    const writer = new OutboxWriter(handle.db, 'wooxy_cdc', new Map(mappers.map((m) => [m.name, m])), 'other_slot');
+    const writer = new OutboxWriter(storeContext(handle), new Map(mappers.map((m) => [m.name, m])), 'other_slot', null);
     const row = (email: string) => ({ id: '50', email, phone: null, first_name: null, last_name: null, bio: null });
     await writer.write(
       [

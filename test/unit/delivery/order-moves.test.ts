@@ -8,6 +8,7 @@ const entry = (key: string, had: string, wants: string): PendingEntry => ({
   payload: { userId: key, email: wants },
   synced: { userId: key, email: had },
   maybeIds: null,
+  maybeRemoved: false,
   hint: null,
   lsn: '0/1',
   attempts: 0,

@@ -1,6 +1,6 @@
 /** The delay policy and the limiter's clamping, without HTTP. */
 import { describe, expect, it } from 'vitest';
-import { sleep } from '../../../src/wooxy/backoff.js';
+import { sleep } from '../../../src/lib/sleep.js';
 import { DEFAULT_RETRY_POLICY, createLimiter, retryDelay, type RetryPolicy } from '../../../src/wooxy/index.js';
 import { waitFor } from '../../helpers/wait.js';
 

@@ -41,7 +41,10 @@ describe('classifyResponse', () => {
     ['Variable signup type is date, but value is not valid date. Value yesterday', 'WOOXY_VALIDATION', false],
     ['sourceId nope not found in your account at contact position 3', 'WOOXY_VALIDATION', false],
     ['invalid RFC2822 email x at email field', 'WOOXY_VALIDATION', false],
-    ['Bad Request', 'WOOXY_VALIDATION', false],
+    // Documented, but not about any contact's data: splitting would dead-letter contacts for nothing.
+    ['Bad Request', 'WOOXY_UNDOCUMENTED', true],
+    // No page documents it: the service's trouble, retried, never a dead letter.
+    ['Something unexpected happened #4711', 'WOOXY_UNDOCUMENTED', true],
   ])('"%s" with HTTP 200 → %s', (message, expected, retryable) => {
     expect(code(x(200, { result: false, errors: [message] }))).toEqual([expected, retryable]);
   });
@@ -64,8 +67,10 @@ describe('classifyResponse', () => {
     expect(code(x(502, '<html>Bad Gateway</html>'))).toEqual(['WOOXY_SERVER_ERROR', true]);
     expect(code(x(503, { message: 'maintenance' }))).toEqual(['WOOXY_SERVER_ERROR', true]);
     expect(code(x(401, ''))).toEqual(['WOOXY_UNAUTHORIZED', false]);
-    expect(code(x(404, 'Not Found'))).toEqual(['WOOXY_BAD_RESPONSE', false]);
-    expect(code(x(200, '<html></html>'))).toEqual(['WOOXY_BAD_RESPONSE', false]);
+    // An answer we cannot read says nothing about the data: transient.
+    expect(code(x(404, 'Not Found'))).toEqual(['WOOXY_BAD_RESPONSE', true]);
+    expect(code(x(200, '<html></html>'))).toEqual(['WOOXY_BAD_RESPONSE', true]);
+    expect(code(x(200, { result: false, errors: [] }))).toEqual(['WOOXY_UNDOCUMENTED', true]);
   });
 
   it('a 429 or 5xx with result:false stays retryable even with a validation-looking message', () => {

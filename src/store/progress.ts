@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../db/types.js';
+import { sql } from 'kysely';
 import type { Lsn } from '../source/lsn.js';
+import type { StoreContext } from './context.js';
+import type { Trx } from './tx.js';
 
 export interface SnapshotProgress {
   mapping: string;
@@ -42,12 +43,11 @@ const fromRow = (r: ProgressRow): SnapshotProgress => ({
 /** The snapshot_progress table: one row per mapping, advanced in the transaction of each chunk. */
 export class ProgressStore {
   private readonly t;
+  private readonly db;
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    schema: string,
-  ) {
-    this.t = sql.id(schema, 'snapshot_progress');
+  constructor(ctx: StoreContext) {
+    this.t = ctx.t.progress;
+    this.db = ctx.db;
   }
 
   async get(mapping: string): Promise<SnapshotProgress | null> {
@@ -72,7 +72,7 @@ export class ProgressStore {
   }
 
   /** Records a chunk, inside the chunk's own transaction: the cursor is durable exactly when its rows are. */
-  async advance(trx: Transaction<Database>, mapping: string, chunk: { cursor: string | null; rows: number; watermark: Lsn; finished: boolean }): Promise<void> {
+  async advance(trx: Trx, mapping: string, chunk: { cursor: string | null; rows: number; watermark: Lsn; finished: boolean }): Promise<void> {
     await sql`
       UPDATE ${this.t} SET cursor = COALESCE(${chunk.cursor}, cursor), rows_done = rows_done + ${chunk.rows}, chunks_done = chunks_done + 1,
         rows_total = CASE WHEN ${chunk.finished} THEN rows_done + ${chunk.rows} WHEN rows_total IS NULL THEN NULL

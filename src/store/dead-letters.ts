@@ -1,0 +1,134 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { StoreContext } from './context.js';
+import { jsonParam } from './context.js';
+import type { Trx } from './tx.js';
+
+/**
+ * The dead-letter table: one row per contact that cannot be synced now, with the code and the message that
+ * say why. Written by the stream and snapshots (ROW_INVALID: the vendor's rules reject the row), by delivery
+ * (a documented rejection of the contact) and by reconciliation (a per-contact error Wooxy reported).
+ */
+export interface DeadLetterRecord {
+  mapping: string;
+  key: string;
+  op: string;
+  payload: unknown;
+  code: string;
+  message: string;
+  /** The contact's attempts so far; omitted: one more than the row has. */
+  attempts?: number;
+}
+
+/**
+ * Upserts dead letters in one statement. A contact named twice keeps its last record: ON CONFLICT cannot
+ * touch a row twice in one statement, and that error would fail the whole batch, again on every replay.
+ * In the lock order dead letters come last, so callers run this after their outbox and state statements.
+ */
+export async function upsertDeadLetters(ctx: StoreContext, db: Trx | Db, records: readonly DeadLetterRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const unique = [...new Map(records.map((d) => [`${d.mapping}\u0000${d.key}`, d])).values()].sort((a, b) =>
+    a.mapping === b.mapping ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.mapping < b.mapping ? -1 : 1,
+  );
+  const x = unique.map((d) => ({ m: d.mapping, k: d.key, o: d.op, p: d.payload ?? null, c: d.code, h: d.message, a: d.attempts ?? null }));
+  const t = ctx.t.dead;
+  await sql`
+    INSERT INTO ${t} AS d (mapping, source_key, op, payload, error_code, human_error, attempts)
+    SELECT m, k, o, NULLIF(p, 'null'), c, h, COALESCE(a, 1) FROM jsonb_to_recordset(${jsonParam(x)}) AS x(m text, k text, o text, p jsonb, c text, h text, a int)
+    ON CONFLICT (mapping, source_key) DO UPDATE
+      SET op = EXCLUDED.op, payload = EXCLUDED.payload, error_code = EXCLUDED.error_code, human_error = EXCLUDED.human_error,
+          attempts = CASE WHEN EXCLUDED.attempts > 1 THEN EXCLUDED.attempts ELSE d.attempts + 1 END, last_seen = now()`.execute(db);
+}
+
+export interface DeadLetterFilter {
+  mapping?: string;
+  key?: string;
+  code?: string;
+}
+
+export interface DeadLetter {
+  mapping: string;
+  key: string;
+  op: string;
+  code: string;
+  message: string;
+  attempts: number;
+  firstSeen: string;
+  lastSeen: string;
+  payload: Record<string, unknown> | null;
+}
+
+function where(f: DeadLetterFilter): RawBuilder<unknown> {
+  const conditions = [sql`true`];
+  if (f.mapping !== undefined) conditions.push(sql`d.mapping = ${f.mapping}`);
+  if (f.key !== undefined) conditions.push(sql`d.source_key = ${f.key}`);
+  if (f.code !== undefined) conditions.push(sql`d.error_code = ${f.code}`);
+  return sql.join(conditions, sql` AND `);
+}
+
+export async function listDeadLetters(ctx: StoreContext, filter: DeadLetterFilter = {}, limit = 1000): Promise<DeadLetter[]> {
+  let q = ctx.db
+    .selectFrom('dead_letters as d')
+    .select(['d.mapping', 'd.source_key', 'd.op', 'd.error_code', 'd.human_error', 'd.attempts', 'd.first_seen', 'd.last_seen', 'd.payload'])
+    .orderBy('d.last_seen', 'desc')
+    .orderBy('d.mapping')
+    .orderBy('d.source_key')
+    .limit(limit);
+  if (filter.mapping !== undefined) q = q.where('d.mapping', '=', filter.mapping);
+  if (filter.key !== undefined) q = q.where('d.source_key', '=', filter.key);
+  if (filter.code !== undefined) q = q.where('d.error_code', '=', filter.code);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    mapping: r.mapping,
+    key: r.source_key,
+    op: r.op,
+    code: r.error_code,
+    message: r.human_error,
+    attempts: r.attempts,
+    firstSeen: new Date(r.first_seen).toISOString(),
+    lastSeen: new Date(r.last_seen).toISOString(),
+    payload: r.payload,
+  }));
+}
+
+export interface RetryOutcome {
+  /** Dead letters removed. */
+  retried: number;
+  /** Contacts put back in the outbox. The others had nothing to send: a newer change is pending already, or no state is left. */
+  queued: number;
+}
+
+/**
+ * Queues each matching contact's current desired state (contact_state.desired, at its LSN) as a pending
+ * entry, then deletes the dead letters, in one transaction and in the lock order (outbox before dead
+ * letters). Where a pending entry exists already it is newer and is kept.
+ */
+export async function retryDeadLetters(ctx: StoreContext, filter: DeadLetterFilter): Promise<RetryOutcome> {
+  const { t } = ctx;
+  return ctx.db.transaction().execute(async (trx) => {
+    const queued = await sql`
+      INSERT INTO ${t.outbox} (mapping, source_key, state, payload, lsn)
+      SELECT s.mapping, s.source_key, 'pending', s.desired, s.lsn
+      FROM ${t.state} s JOIN ${t.dead} d ON d.mapping = s.mapping AND d.source_key = s.source_key
+      WHERE ${where(filter)}
+      ORDER BY s.mapping, s.source_key
+      ON CONFLICT (mapping, source_key, state) DO NOTHING`.execute(trx);
+    const picked = await sql`DELETE FROM ${t.dead} d WHERE ${where(filter)}`.execute(trx);
+    return { retried: Number(picked.numAffectedRows ?? 0), queued: Number(queued.numAffectedRows ?? 0) };
+  });
+}
+
+export async function discardDeadLetters(ctx: StoreContext, filter: DeadLetterFilter): Promise<number> {
+  const r = await sql`DELETE FROM ${ctx.t.dead} d WHERE ${where(filter)}`.execute(ctx.db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** Dead letters by mapping and code, for the monitor's gauge. */
+export async function countDeadLetters(ctx: StoreContext): Promise<Array<{ mapping: string; code: string; n: number }>> {
+  const rows = await ctx.db
+    .selectFrom('dead_letters')
+    .select(['mapping', 'error_code as code', (eb) => eb.fn.countAll<string>().as('n')])
+    .groupBy(['mapping', 'error_code'])
+    .execute();
+  return rows.map((r) => ({ mapping: r.mapping, code: r.code, n: Number(r.n) }));
+}

@@ -1,0 +1,231 @@
+import { sql } from 'kysely';
+import type { Identifiers } from '../delivery/plan.js';
+import type { ContactPayload } from '../mapping/mapper.js';
+import { jsonParam, type StoreContext } from './context.js';
+import { collectStates } from './delivery.js';
+import { upsertDeadLetters } from './dead-letters.js';
+import { maybeFenced, transaction, type Fence, type Trx } from './tx.js';
+
+/**
+ * Reconciliation's statements: applying a request's final status to its contacts, expiring requests Wooxy
+ * forgot, the polling bookkeeping, and pruning. A status is applied once: the request row is locked first
+ * (it decides whether anything happens) and a resolved request is left alone.
+ */
+
+/** An in-flight entry of a request, as the verdicts need it. */
+export interface InflightEntry {
+  mapping: string;
+  source_key: string;
+  payload: ContactPayload | null;
+  sent_op: 'add' | 'update' | 'remove';
+  lsn: string;
+  attempts: number;
+  maybe_ids: Identifiers | null;
+}
+
+/** A contact of an overlapping call, recorded on the request (see recordAccepted). */
+export interface StrayContact {
+  m: string;
+  k: string;
+  ids: Identifiers | null;
+}
+
+/** What the answer means for one in-flight entry (reconcile/apply.ts decides it). */
+export interface ResultRow {
+  m: string;
+  k: string;
+  p: ContactPayload | null;
+  l: string;
+  op: 'add' | 'update' | 'remove';
+  ids: Identifiers;
+  kind: 'success' | 'retry' | 'dead';
+  hint: 'add' | 'update' | 'replace' | null;
+  delay: number;
+  a: number;
+  code: string | null;
+  human: string | null;
+}
+
+export type ApplyOutcome = 'applied' | 'still-new' | 'duplicate' | 'unknown';
+
+export interface ApplyReport {
+  outcome: ApplyOutcome;
+  rows: ResultRow[];
+  stray: number;
+}
+
+/**
+ * Applies a final status. `verdicts` turns the request's in-flight entries into result rows (pure); the
+ * effects are then written in the lock order: the request (locked first), contact states (what Wooxy now
+ * holds), outbox entries (in-flight ones go, retries become pending), dead letters, and the request resolved.
+ * A contact of the request's stray list is sent again from its current state, Wooxy's copy being in doubt.
+ */
+export async function applyResult(
+  ctx: StoreContext,
+  fence: Fence | null,
+  status: { id: string; status: 'new' | 'done' | 'fail' },
+  via: 'poll' | 'webhook',
+  verdicts: (entries: InflightEntry[]) => ResultRow[],
+): Promise<ApplyReport> {
+  const { t } = ctx;
+  return transaction(ctx, fence, async (trx): Promise<ApplyReport> => {
+    const req = await sql<{ status: string; stray: StrayContact[] | null }>`SELECT status, stray FROM ${t.requests} WHERE request_id = ${status.id} FOR UPDATE`.execute(trx);
+    const current = req.rows[0];
+    if (current === undefined) return { outcome: 'unknown', rows: [], stray: 0 };
+    if (current.status !== 'new') return { outcome: 'duplicate', rows: [], stray: 0 };
+    if (status.status === 'new') {
+      await sql`UPDATE ${t.requests} SET checked_at = now() WHERE request_id = ${status.id}`.execute(trx);
+      return { outcome: 'still-new', rows: [], stray: 0 };
+    }
+    const { rows: entries } = await sql<InflightEntry>`
+      SELECT mapping, source_key, payload, sent_op, lsn::text AS lsn, attempts, maybe_ids FROM ${t.outbox}
+      WHERE state = 'inflight' AND request_id = ${status.id}`.execute(trx);
+    const rows = verdicts(entries).sort((a, b) => (a.m === b.m ? (a.k < b.k ? -1 : a.k > b.k ? 1 : 0) : a.m < b.m ? -1 : 1));
+    const x = jsonParam(rows);
+    const spec = sql`jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, l pg_lsn, op text, ids jsonb, kind text, hint text, delay int, a int, code text, human text)`;
+    // What Wooxy now holds.
+    await sql`
+      UPDATE ${t.state} s SET synced = CASE WHEN x.op = 'remove' THEN NULL ELSE NULLIF(x.p, 'null') END, updated_at = now()
+      FROM (SELECT * FROM ${spec} WHERE x.kind = 'success' ORDER BY m, k) x WHERE s.mapping = x.m AND s.source_key = x.k`.execute(trx);
+    // The in-flight entries go; retries become (or update) the pending entry.
+    await sql`
+      WITH x AS (SELECT * FROM ${spec} ORDER BY m, k),
+      gone AS (
+        DELETE FROM ${t.outbox} o USING x WHERE o.state = 'inflight' AND o.request_id = ${status.id} AND o.mapping = x.m AND o.source_key = x.k
+        RETURNING 1
+      ), retried AS (
+        INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, attempts, op_hint, maybe_ids, maybe_removed, next_attempt_at, last_error)
+        SELECT m, k, 'pending', CASE WHEN op = 'remove' THEN NULL ELSE NULLIF(p, 'null') END, l, a, hint,
+               CASE WHEN op = 'remove' THEN NULL ELSE ids END, op = 'remove', now() + make_interval(secs => delay / 1000.0), code || ': ' || human
+        FROM x WHERE kind = 'retry'
+        -- A newer change is pending already: keep its payload, carry over what this answer taught us.
+        ON CONFLICT (mapping, source_key, state) DO UPDATE SET
+          op_hint = EXCLUDED.op_hint, attempts = GREATEST(o.attempts, EXCLUDED.attempts),
+          maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || COALESCE(EXCLUDED.maybe_ids, '{}'::jsonb),
+          maybe_removed = o.maybe_removed OR EXCLUDED.maybe_removed,
+          next_attempt_at = EXCLUDED.next_attempt_at, last_error = EXCLUDED.last_error, updated_at = now()
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM retried)`.execute(trx);
+    const stray = current.stray ?? [];
+    await requeueInDoubt(ctx, trx, stray);
+    await upsertDeadLetters(
+      ctx,
+      trx,
+      rows.filter((r) => r.kind === 'dead').map((r) => ({ mapping: r.m, key: r.k, op: r.op, payload: r.p, code: r.code ?? 'UNKNOWN', message: r.human ?? '', attempts: r.a })),
+    );
+    await sql`UPDATE ${t.requests} SET status = ${status.status}, resolved_at = now(), resolved_via = ${via}, checked_at = now() WHERE request_id = ${status.id}`.execute(trx);
+    return { outcome: 'applied', rows, stray: stray.length };
+  }).then(async (report) => {
+    // Contacts deleted at the source and now gone from Wooxy need no state any more; only a removal can leave such a state.
+    const removed = report.rows.filter((r) => r.kind === 'success' && r.op === 'remove').map((r) => ({ mapping: r.m, key: r.k }));
+    await collectStates(ctx, removed);
+    return report;
+  });
+}
+
+/**
+ * Contacts whose copy at Wooxy is in doubt (a call of theirs was applied beside the one we tracked): their
+ * current desired state is sent again, with the identifiers that call named, and as possibly absent, so the
+ * plan neither skips it as unchanged nor trusts `synced` alone. A contact still in flight waits its turn.
+ */
+async function requeueInDoubt(ctx: StoreContext, trx: Trx, contacts: readonly StrayContact[]): Promise<void> {
+  if (contacts.length === 0) return;
+  const { t } = ctx;
+  await sql`
+    INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, maybe_ids, maybe_removed)
+    SELECT s.mapping, s.source_key, 'pending', s.desired, s.lsn, NULLIF(x.ids, 'null'), true
+    FROM jsonb_to_recordset(${jsonParam(contacts)}) AS x(m text, k text, ids jsonb) JOIN ${t.state} s ON s.mapping = x.m AND s.source_key = x.k
+    ORDER BY s.mapping, s.source_key
+    ON CONFLICT (mapping, source_key, state) DO UPDATE SET
+      maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || COALESCE(EXCLUDED.maybe_ids, '{}'::jsonb), maybe_removed = true, next_attempt_at = now(), updated_at = now()`.execute(trx);
+}
+
+/**
+ * Requests Wooxy no longer knows (past its retention): their outcome is unknowable, so they are marked
+ * expired and their contacts go back to pending, from their current state, with what the call may have done.
+ */
+export async function expireRequests(ctx: StoreContext, fence: Fence | null, ids: readonly string[]): Promise<void> {
+  const { t } = ctx;
+  await transaction(ctx, fence, async (trx) => {
+    const { rows } = await sql<{ stray: StrayContact[] | null }>`
+      UPDATE ${t.requests} SET status = 'expired', resolved_at = now(), resolved_via = 'expired'
+      WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new' RETURNING stray`.execute(trx);
+    await sql`
+      WITH gone AS (
+        DELETE FROM ${t.outbox} WHERE state = 'inflight' AND request_id = ANY(${[...ids]}::text[])
+        RETURNING mapping, source_key, payload, lsn, attempts, maybe_ids, sent_op
+      )
+      INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, attempts, maybe_ids, maybe_removed)
+      SELECT mapping, source_key, 'pending', payload, lsn, attempts, maybe_ids, sent_op = 'remove' FROM gone ORDER BY mapping, source_key
+      ON CONFLICT (mapping, source_key, state) DO UPDATE
+        SET maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || COALESCE(EXCLUDED.maybe_ids, '{}'::jsonb),
+            maybe_removed = o.maybe_removed OR EXCLUDED.maybe_removed, updated_at = now()`.execute(trx);
+    await requeueInDoubt(ctx, trx, rows.flatMap((r) => r.stray ?? []));
+  });
+}
+
+/** How many requests are unresolved, and the age of the oldest (seconds). */
+export async function unresolvedStats(ctx: StoreContext): Promise<{ count: number; oldestSeconds: number }> {
+  const { rows } = await sql<{ n: number; oldest: number | null }>`
+    SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(sent_at))::float8 AS oldest FROM ${ctx.t.requests} WHERE status = 'new'`.execute(ctx.db);
+  return { count: rows[0]?.n ?? 0, oldestSeconds: rows[0]?.oldest ?? 0 };
+}
+
+/** Unresolved requests, checked longest ago first. */
+export async function requestsToCheck(ctx: StoreContext, limit: number): Promise<Array<{ requestId: string; ageMs: number }>> {
+  const { rows } = await sql<{ request_id: string; age_ms: number }>`
+    SELECT request_id, (EXTRACT(EPOCH FROM now() - sent_at) * 1000)::float8 AS age_ms FROM ${ctx.t.requests}
+    WHERE status = 'new' ORDER BY checked_at NULLS FIRST, sent_at LIMIT ${limit}`.execute(ctx.db);
+  return rows.map((r) => ({ requestId: r.request_id, ageMs: r.age_ms }));
+}
+
+export async function touchChecked(ctx: StoreContext, ids: readonly string[]): Promise<void> {
+  await sql`UPDATE ${ctx.t.requests} SET checked_at = now() WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new'`.execute(ctx.db);
+}
+
+/** Unresolved requests older than `afterMs` not warned about yet: marked warned and returned, once each. */
+export async function takeOldUnwarned(ctx: StoreContext, afterMs: number): Promise<Array<{ requestId: string; mapping: string; sentAt: Date }>> {
+  const { rows } = await sql<{ request_id: string; mapping: string; sent_at: Date }>`
+    UPDATE ${ctx.t.requests} SET warned = true
+    WHERE status = 'new' AND NOT warned AND sent_at < now() - make_interval(secs => ${afterMs / 1000})
+    RETURNING request_id, mapping, sent_at`.execute(ctx.db);
+  return rows.map((r) => ({ requestId: r.request_id, mapping: r.mapping, sentAt: r.sent_at }));
+}
+
+export interface PruneOptions {
+  /** Resolved requests younger than this stay (the vendor itself keeps statuses 7 days). */
+  keepResolvedMs: number;
+  /** Rows per DELETE: each statement is a short transaction, whatever the backlog. */
+  batchSize?: number;
+  /** Statements per call at most; what is left waits for the next call. */
+  maxBatches?: number;
+}
+
+/**
+ * Deletes resolved requests (done, fail, expired) resolved longer ago than the retention, in batches of
+ * primary keys so no statement holds locks on an unbounded number of rows, and returns how many went. Nothing
+ * reads a resolved request but applyResult, which treats a missing one as unknown and changes nothing: a late
+ * webhook or poll for a pruned request is ignored as it would be for a resolved one. A request that still has
+ * in-flight outbox entries is kept whatever its status: those entries are the contacts' only record of it.
+ */
+export async function pruneResolved(ctx: StoreContext, fence: Fence | null, opts: PruneOptions): Promise<number> {
+  const { t } = ctx;
+  const batchSize = opts.batchSize ?? 1_000;
+  const maxBatches = opts.maxBatches ?? 50;
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const deleted = await maybeFenced(ctx, fence, async (db) => {
+      const result = await sql`
+        DELETE FROM ${t.requests} WHERE request_id IN (
+          SELECT r.request_id FROM ${t.requests} r
+          WHERE r.status <> 'new' AND COALESCE(r.resolved_at, r.sent_at) < now() - make_interval(secs => ${opts.keepResolvedMs / 1000})
+            AND NOT EXISTS (SELECT 1 FROM ${t.outbox} o WHERE o.request_id = r.request_id AND o.state = 'inflight')
+          LIMIT ${batchSize})`.execute(db);
+      return Number(result.numAffectedRows ?? 0n);
+    });
+    total += deleted;
+    if (deleted < batchSize) break;
+  }
+  return total;
+}

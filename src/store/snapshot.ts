@@ -1,0 +1,127 @@
+import { sql } from 'kysely';
+import type { SnapshotChunk, SourceTable } from '../snapshot/types.js';
+import { jsonParam, type StoreContext } from './context.js';
+import type { Trx } from './tx.js';
+
+/** One row of a chunk as the snapshot writer computed it: key, mapped columns, desired payload, invalid. */
+export interface ChunkRecord {
+  k: string;
+  r: unknown;
+  d: unknown;
+  kd: boolean;
+}
+
+/**
+ * One statement: decide row by row whether the chunk's version is at least as new as the stored one, then
+ * upsert the state and the pending outbox entries of those rows (state first: the lock order). A stored
+ * state is older when:
+ *   - there is none, and the row still exists at the source (else a delete streamed after the read, whose
+ *     state delivery may already have collected, would be undone);
+ *   - the stream wrote it (xid set) in a transaction the chunk's snapshot saw;
+ *   - a snapshot chunk wrote it (xid null) from an older read (lsn = that chunk's watermark).
+ * The 32-bit xid gets its epoch from the snapshot's xmax: the two are within 2^31 of each other. The
+ * reasoning is in src/snapshot/runner.ts.
+ */
+export async function applyChunk(
+  ctx: StoreContext,
+  trx: Trx,
+  chunk: SnapshotChunk,
+  src: SourceTable,
+  records: readonly ChunkRecord[],
+): Promise<{ applied: number; queued: number; invalid: string[] }> {
+  const { state, outbox } = ctx.t;
+  const m = chunk.mapping;
+  const S = chunk.watermark;
+  const r = await sql<{ applied: number; queued: number; invalid: string[] }>`
+    WITH snap AS (
+      SELECT ${chunk.snapshot}::pg_snapshot AS s, pg_snapshot_xmax(${chunk.snapshot}::pg_snapshot)::text::bigint AS xmax
+    ), x AS (
+      SELECT k, NULLIF(r, 'null') AS r, NULLIF(d, 'null') AS d, kd
+      FROM jsonb_to_recordset(${jsonParam(records)}) AS x(k text, r jsonb, d jsonb, kd boolean)
+    ), cur AS (
+      -- LIMIT 1 keeps both lookups per row, by index: a hash join would read the whole table per chunk.
+      SELECT x.*, s.source_key IS NOT NULL AS had, s.desired AS old, s.lsn AS slsn, s.xid AS sxid, e.present,
+             ((snap.xmax >> 32) << 32) | s.xid AS full0, snap.xmax, snap.s AS snapshot
+      FROM x CROSS JOIN snap
+      LEFT JOIN LATERAL (SELECT * FROM ${state} s WHERE s.mapping = ${m} AND s.source_key = x.k LIMIT 1) s ON true
+      LEFT JOIN LATERAL (SELECT true AS present FROM ${sql.raw(src.qualified)} t
+                         WHERE s.source_key IS NULL AND t.${sql.raw(src.key)} = x.k::${sql.raw(src.keyType)} LIMIT 1) e ON true
+    ), ok AS (
+      SELECT k, r, d, kd, old FROM cur WHERE CASE
+        WHEN NOT had THEN present IS NOT NULL
+        WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
+        ELSE pg_visible_in_snapshot(GREATEST(3, CASE
+               WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296
+               WHEN full0 < xmax - 2147483648 THEN full0 + 4294967296
+               ELSE full0 END)::text::xid8, snapshot)
+      END
+    ), upserted AS (
+      INSERT INTO ${state} AS s (mapping, source_key, row, desired, lsn, xid)
+      SELECT ${m}, k, r, d, ${S}::pg_lsn, NULL FROM ok WHERE NOT kd ORDER BY k
+      ON CONFLICT (mapping, source_key) DO UPDATE
+        SET row = EXCLUDED.row, desired = EXCLUDED.desired, lsn = EXCLUDED.lsn, xid = NULL, updated_at = now()
+        WHERE s.row IS DISTINCT FROM EXCLUDED.row OR s.desired IS DISTINCT FROM EXCLUDED.desired
+      RETURNING 1
+    ), kept AS (
+      INSERT INTO ${state} AS s (mapping, source_key, row, desired, lsn, xid)
+      SELECT ${m}, k, r, NULL, ${S}::pg_lsn, NULL FROM ok WHERE kd ORDER BY k
+      ON CONFLICT (mapping, source_key) DO UPDATE SET row = EXCLUDED.row, lsn = EXCLUDED.lsn, xid = NULL, updated_at = now()
+        WHERE s.row IS DISTINCT FROM EXCLUDED.row
+      RETURNING 1
+    ), queued AS (
+      INSERT INTO ${outbox} (mapping, source_key, state, payload, lsn)
+      SELECT ${m}, k, 'pending', d, ${S}::pg_lsn FROM ok WHERE NOT kd AND old IS DISTINCT FROM d ORDER BY k
+      ON CONFLICT (mapping, source_key, state) DO UPDATE
+        SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+      RETURNING 1
+    )
+    -- The state upserts are read first, so they run before the outbox upsert: the lock order.
+    SELECT (SELECT count(*) FROM upserted) AS u, (SELECT count(*) FROM kept) AS kp, (SELECT count(*) FROM ok)::int AS applied,
+           (SELECT count(*) FROM queued)::int AS queued,
+           (SELECT coalesce(jsonb_agg(k), '[]'::jsonb) FROM ok WHERE kd) AS invalid`.execute(trx);
+  const row = r.rows[0];
+  return row ? { applied: Number(row.applied), queued: row.queued, invalid: row.invalid } : { applied: 0, queued: 0, invalid: [] };
+}
+
+/**
+ * Resync: every contact of the chunk that is, or should be, in the list gets a pending entry with its
+ * current desired payload. Delivery skips a payload equal to `synced` (what Wooxy was last told), so
+ * where the two are equal `synced` is cleared and its identifiers kept in `maybe_ids`, with the hint
+ * 'update': the contact is updated by its identifiers (added if Wooxy answers it does not exist), and
+ * `synced` is set again when Wooxy confirms. Where they differ, delivery sends anyway and the addressing by
+ * the synced identifiers (an email change) is left as it is. The entry's LSN is at least the watermark, so
+ * it waits for the stream like any snapshot entry. Returns the chunk's contacts that have a pending entry.
+ */
+export async function forceResend(ctx: StoreContext, trx: Trx, mapping: string, watermark: string, keys: readonly string[]): Promise<number> {
+  const { state, outbox } = ctx.t;
+  const ids = (col: string) =>
+    sql`NULLIF(jsonb_strip_nulls(jsonb_build_object('userId', NULLIF(${sql.ref(col)}->>'userId', ''), 'email', NULLIF(${sql.ref(col)}->>'email', ''),
+      'phoneNumber', NULLIF(${sql.ref(col)}->>'phoneNumber', ''))), '{}'::jsonb)`;
+  const sorted = [...keys].sort();
+  await sql`
+    WITH cur AS (
+      SELECT s.source_key, s.desired, s.synced, s.lsn FROM ${state} s
+      WHERE s.mapping = ${mapping} AND s.source_key = ANY(${sorted}::text[]) AND (s.desired IS NOT NULL OR s.synced IS NOT NULL)
+      ORDER BY s.source_key
+    ), cleared AS (
+      UPDATE ${state} s SET synced = NULL, updated_at = now() FROM cur
+      WHERE s.mapping = ${mapping} AND s.source_key = cur.source_key AND cur.desired = cur.synced
+      RETURNING s.source_key
+    ), forced AS (
+      INSERT INTO ${outbox} AS o (mapping, source_key, state, payload, lsn, op_hint, maybe_ids)
+      SELECT ${mapping}, cur.source_key, 'pending', cur.desired, GREATEST(cur.lsn, ${watermark}::pg_lsn),
+             CASE WHEN c.source_key IS NOT NULL THEN 'update' END, CASE WHEN c.source_key IS NOT NULL THEN ${ids('cur.synced')} END
+      FROM cur LEFT JOIN cleared c ON c.source_key = cur.source_key
+      ORDER BY cur.source_key
+      ON CONFLICT (mapping, source_key, state) DO UPDATE
+        SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, op_hint = COALESCE(o.op_hint, EXCLUDED.op_hint),
+            maybe_ids = CASE WHEN EXCLUDED.maybe_ids IS NULL THEN o.maybe_ids ELSE COALESCE(o.maybe_ids, '{}'::jsonb) || EXCLUDED.maybe_ids END,
+            attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM cleared), (SELECT count(*) FROM forced)`.execute(trx);
+  // Counted apart: a contact both changed and forced is one entry, not two.
+  const q = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM ${outbox} WHERE mapping = ${mapping} AND state = 'pending' AND source_key = ANY(${sorted}::text[])`.execute(trx);
+  return q.rows[0]?.n ?? 0;
+}
