@@ -25,9 +25,12 @@ const usage = (message: string, cause?: unknown) => new CdcError('USAGE_INVALID'
  * predicate into a temporary view, which is rolled back; the predicate itself is never evaluated.
  */
 export async function checkPredicate(db: Kysely<Database>, table: SourceTable, where: string): Promise<void> {
+  // The bound parameter is the point: pg sends a query without parameters by the simple protocol, which runs
+  // `true); SELECT pg_terminate_backend(…); SELECT (true` as three statements. With one, it is a single
+  // prepared statement or a syntax error. Every later statement repeats this text, so holds the same.
   // Parse errors (names, types, syntax) come back as Postgres errors; the caller reports them with their text.
   await db.transaction().setAccessMode('read only').execute(async (trx) => {
-    await sql`EXPLAIN SELECT 1 FROM ${sql.raw(table.qualified)} WHERE ${sql.raw(wrapPredicate(where))}`.execute(trx);
+    await sql`EXPLAIN SELECT ${1}::int FROM ${sql.raw(table.qualified)} WHERE ${sql.raw(wrapPredicate(where))}`.execute(trx);
   });
   await checkSingleExpression(db, table, where);
   await checkVolatility(db, table, where);
@@ -41,7 +44,7 @@ export async function checkPredicate(db: Kysely<Database>, table: SourceTable, w
 async function checkSingleExpression(db: Kysely<Database>, table: SourceTable, where: string): Promise<void> {
   try {
     await db.transaction().setAccessMode('read only').execute(async (trx) => {
-      await sql`EXPLAIN SELECT 1 FROM ${sql.raw(table.qualified)} WHERE ${sql.raw(`\n${where}\n`)}`.execute(trx);
+      await sql`EXPLAIN SELECT ${1}::int FROM ${sql.raw(table.qualified)} WHERE ${sql.raw(`\n${where}\n`)}`.execute(trx);
     });
   } catch (e) {
     throw usage('not one expression: it closes a parenthesis it did not open, so it would reach outside its own', e);

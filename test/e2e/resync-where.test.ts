@@ -55,7 +55,7 @@ describe('resync --where guards', () => {
     expect((await adminQuery(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'evil_slot'`)).rowCount).toBe(0);
   });
 
-  it('refuses terminating a backend, even from a subquery', async () => {
+  it('refuses terminating a backend, from a subquery or as a second statement', async () => {
     const victim = new pg.Client({ connectionString: tdb.url });
     await victim.connect();
     try {
@@ -63,6 +63,10 @@ describe('resync --where guards', () => {
       const r = await resync(`id IN (SELECT id FROM users WHERE pg_terminate_backend(${pid}))`);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/calls pg_terminate_backend\(integer,bigint\), declared VOLATILE/);
+      // As a statement of its own: without a bound parameter, pg would send all three by the simple protocol.
+      const smuggled = await resync(`true); SELECT pg_terminate_backend(${pid}); SELECT (true`);
+      expect(smuggled.code).toBe(2);
+      expect(smuggled.stderr).toMatch(/cannot insert multiple commands into a prepared statement/);
       expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
     } finally {
       await victim.end();
