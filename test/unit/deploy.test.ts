@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { parseConfigText } from '../../src/config/loader.js';
@@ -64,5 +64,36 @@ describe('operating documents', () => {
     expect(container.args).toEqual(['run', '--config', '/config/wooxy-cdc.yaml']);
     expect(container.volumeMounts[0]?.mountPath).toBe('/config');
     expect(deployment!.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.delivery.drainTimeoutMs);
+  });
+});
+
+describe('packaging', () => {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { license: string; files: string[] };
+
+  it('ships a LICENSE that matches package.json', () => {
+    expect(pkg.license).toBe('MIT');
+    const license = readFileSync('LICENSE', 'utf8');
+    expect(license).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} wooxy-cdc contributors\n/);
+    expect(license).toContain('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND');
+  });
+
+  it('the runtime image keeps --enable-source-maps beside the heap flags', () => {
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    // An ENV replaces the variable whole: the last assignment before the entry point is the one that runs.
+    const assignments = [...runtime.matchAll(/NODE_OPTIONS=("[^"]*"|\S+)/g)].map((m) => m[1]!.replace(/"/g, ''));
+    const effective = assignments.at(-1)!.split(/\s+/);
+    expect(effective).toEqual(expect.arrayContaining(['--enable-source-maps', '--max-old-space-size=96', '--max-semi-space-size=4']));
+    expect(readFileSync('README.md', 'utf8')).toContain(`NODE_OPTIONS="${assignments.at(-1)}"`);
+  });
+
+  it('every repository path the CLI and the configuration examples point to is in the npm package', () => {
+    const sources = ['src/cli', 'config'].flatMap((dir) => readdirSync(dir).map((f) => `${dir}/${f}`));
+    const mentioned = new Set(sources.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/\b((?:docs|config|deploy)\/[\w./-]+\.(?:md|ya?ml|json))\b/g)].map((m) => m[1]!)));
+    expect(mentioned.size).toBeGreaterThan(0);
+    for (const path of mentioned) {
+      expect(existsSync(path), `${path} exists`).toBe(true);
+      expect(pkg.files.some((entry) => path === entry || path.startsWith(`${entry}/`)), `${path} is in package.json "files"`).toBe(true);
+    }
   });
 });
