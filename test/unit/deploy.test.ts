@@ -97,3 +97,41 @@ describe('packaging', () => {
     }
   });
 });
+
+describe('Kubernetes example, in the README’s order', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const steps = readme
+    .slice(readme.indexOf('- **Kubernetes**'), readme.indexOf('- **Monitoring**'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('kubectl'));
+
+  it('creates the namespace, then the Secret in it, then applies the rest', () => {
+    const namespace = (parse(readFileSync('deploy/kubernetes/namespace.yaml', 'utf8')) as { metadata: { name: string } }).metadata.name;
+    const kustomization = parse(readFileSync('deploy/kubernetes/kustomization.yaml', 'utf8')) as { namespace: string; resources: string[] };
+    expect(kustomization.namespace).toBe(namespace);
+    expect(kustomization.resources).not.toContain('secret.example.yaml');
+    expect(steps.map((s) => s.replace(/ \\$/, ''))).toEqual([
+      'kubectl apply -f deploy/kubernetes/namespace.yaml',
+      `kubectl -n ${namespace} create secret generic wooxy-cdc`,
+      'kubectl apply -k deploy/kubernetes',
+    ]);
+    // The same order where the example Secret says how to create it.
+    const comment = readFileSync('deploy/kubernetes/secret.example.yaml', 'utf8');
+    const order = ['kubectl apply -f deploy/kubernetes/namespace.yaml', `kubectl -n ${namespace} create secret`, 'kubectl apply -k deploy/kubernetes'].map((s) => comment.indexOf(s));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it('the Secret the README creates has the name the Deployment reads, with every key the configuration needs', () => {
+    const block = readme.slice(readme.indexOf('create secret generic'), readme.indexOf('kubectl apply -k deploy/kubernetes'));
+    const keys = [...block.matchAll(/--from-literal=([A-Z_]+)=/g)].map((m) => m[1]).sort();
+    const secret = parse(readFileSync('deploy/kubernetes/secret.example.yaml', 'utf8')) as { metadata: { name: string }; stringData: Record<string, string> };
+    expect(keys).toEqual(Object.keys(secret.stringData).sort());
+    const deployment = parseAllDocuments(readFileSync('deploy/kubernetes/deployment.yaml', 'utf8'))[0]!.toJS() as {
+      spec: { template: { spec: { containers: Array<{ envFrom: Array<{ secretRef: { name: string } }> }> } } };
+    };
+    expect(deployment.spec.template.spec.containers[0]!.envFrom[0]!.secretRef.name).toBe(secret.metadata.name);
+    expect(block).toContain(`create secret generic ${secret.metadata.name}`);
+  });
+});
