@@ -135,3 +135,55 @@ describe('Kubernetes example, in the README’s order', () => {
     expect(block).toContain(`create secret generic ${secret.metadata.name}`);
   });
 });
+
+describe('Prometheus alert rules', () => {
+  interface Rule {
+    alert: string;
+    expr: string;
+    for: string;
+    labels: { severity: string };
+    annotations: { summary: string; runbook: string };
+  }
+  const rules = (parse(readFileSync('deploy/prometheus/wooxy-cdc-alerts.yaml', 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
+  const metricsOf = (expr: string) => [...expr.matchAll(/wooxy_cdc_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''));
+
+  it('query only registered metrics', () => {
+    const known = new Set(registered());
+    expect(rules.flatMap((r) => metricsOf(r.expr)).filter((n) => !known.has(n))).toEqual([]);
+  });
+
+  it('cover lag, retained WAL, dead letters, a paused delivery, a stopped mapping, the 7-day window and leadership', () => {
+    const used = new Set(rules.flatMap((r) => metricsOf(r.expr)));
+    for (const metric of [
+      'wooxy_cdc_replication_lag_bytes',
+      'wooxy_cdc_slot_retained_wal_warning',
+      'wooxy_cdc_dead_letter_contacts',
+      'wooxy_cdc_delivery_paused',
+      'wooxy_cdc_mapping_stopped',
+      'wooxy_cdc_oldest_unresolved_request_age_seconds',
+      'wooxy_cdc_leader',
+    ]) {
+      expect(used, metric).toContain(metric);
+    }
+  });
+
+  it('each has a duration, a severity, a summary and a Runbook entry that exists in the README', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const runbook = readme.slice(readme.indexOf('### Runbook'), readme.indexOf('### Snapshot and resync'));
+    const entries = [...runbook.matchAll(/^\*\*([^*]+?)\.?\*\*/gm)].map((m) => m[1]!);
+    for (const r of rules) {
+      expect(r.for, r.alert).toMatch(/^\d+[smh]$/);
+      expect(['warning', 'critical'], r.alert).toContain(r.labels.severity);
+      expect(r.annotations.summary, r.alert).toBeTruthy();
+      const entry = /Runbook, "([^"]+)"/.exec(r.annotations.runbook)?.[1];
+      expect(entries, `${r.alert} → ${entry}`).toContain(entry);
+    }
+    expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
+  });
+
+  it('the dashboard shows stopped mappings', () => {
+    const dashboard = JSON.parse(readFileSync('deploy/grafana/wooxy-cdc-dashboard.json', 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const panel = dashboard.panels.find((p) => p.targets.some((t) => t.expr.includes('wooxy_cdc_mapping_stopped')));
+    expect(panel?.title).toBe('Stopped mappings');
+  });
+});
