@@ -33,8 +33,9 @@ COPY config ./config
 # V8 grows its heap lazily up to limits sized for the machine, so with default flags the connector's RSS
 # reached ~210 MB on a 100k-change backlog although its live heap stays well under 64 MB. These limits keep
 # it near 125 MB at the same speed (npm run bench, memory figure; README "Performance"). Set after npm ci,
-# which needs a larger heap than the connector.
-ENV NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4"
+# which needs a larger heap than the connector. An ENV replaces the variable whole: the source-map flag set
+# above must be repeated, or stack traces point into dist/ instead of src/.
+ENV NODE_OPTIONS="--enable-source-maps --max-old-space-size=96 --max-semi-space-size=4"
 USER node
 EXPOSE 9464
 # Liveness only: /healthz answers while the process is alive. A standby is healthy too (readiness, /readyz,

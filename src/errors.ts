@@ -30,6 +30,8 @@ export const ErrorCodes = {
   USAGE_INVALID: 'USAGE_INVALID',
   /** A snapshot of the mapping is running in another process (it holds the mapping's advisory lock). */
   SNAPSHOT_BUSY: 'SNAPSHOT_BUSY',
+  /** A string or number that is not a log sequence number (`16/B374D848`, unsigned 64 bits). */
+  LSN_INVALID: 'LSN_INVALID',
   /** A snapshot or resync stopped by a signal before its last chunk. */
   SNAPSHOT_INTERRUPTED: 'SNAPSHOT_INTERRUPTED',
   /** A newer leader epoch exists: this instance's pipeline was deposed and its writes fail closed. */

@@ -29,9 +29,27 @@ export interface Status {
   outbox: { pending: number; due: number; inflight: number; oldestPendingAgeSeconds: number | null };
   requests: { unresolved: number; oldestUnresolvedAgeSeconds: number | null };
   deadLetters: { count: number; byCode: Record<string, number>; byMapping: Record<string, number> };
-  /** Rows of snapshot_progress as stored, or null when the table does not exist. */
-  snapshot: Array<Record<string, unknown>> | null;
-  lastError: { source: 'outbox' | 'dead_letter'; mapping: string; key: string; message: string; at: string } | null;
+  /** One entry per mapping that has snapshot progress, or null when the table does not exist. */
+  snapshot: SnapshotStatus[] | null;
+  lastError: { source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: string } | null;
+}
+
+/** A mapping's snapshot (snapshot_progress), in the same camelCase as the rest of the report. */
+export interface SnapshotStatus {
+  mapping: string;
+  /** False while running, and for one that stopped halfway (the next `run` or `snapshot` resumes it). */
+  finished: boolean;
+  rowsDone: number;
+  /** What the snapshot expects to read: exact for small tables, an estimate for large ones; null if unknown. */
+  rowsExpected: number | null;
+  chunksDone: number;
+  /** The last key written (text form of the key column); null before the first chunk. */
+  lastKey: string | null;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  /** Seconds since the last chunk was written, by the database's clock. */
+  secondsSinceUpdate: number;
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -78,8 +96,33 @@ export async function readStatus(config: Config): Promise<Status> {
       lastError: null,
     };
     if (await exists('snapshot_progress')) {
-      const { rows } = await client.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(p) AS row FROM ${q('snapshot_progress')} p LIMIT 100`);
-      status.snapshot = rows.map((r) => r.row);
+      const { rows } = await client.query<{
+        mapping: string;
+        cursor: string | null;
+        rows_done: string;
+        rows_total: string | null;
+        chunks_done: number;
+        started_at: Date;
+        updated_at: Date;
+        finished_at: Date | null;
+        since: number;
+      }>(
+        `SELECT mapping, cursor, rows_done, rows_total, chunks_done, started_at, updated_at, finished_at,
+                EXTRACT(EPOCH FROM now() - updated_at)::float8 AS since
+         FROM ${q('snapshot_progress')} ORDER BY mapping LIMIT 100`,
+      );
+      status.snapshot = rows.map((r) => ({
+        mapping: r.mapping,
+        finished: r.finished_at !== null,
+        rowsDone: Number(r.rows_done),
+        rowsExpected: num(r.rows_total),
+        chunksDone: r.chunks_done,
+        lastKey: r.cursor,
+        startedAt: new Date(r.started_at).toISOString(),
+        updatedAt: new Date(r.updated_at).toISOString(),
+        finishedAt: r.finished_at ? new Date(r.finished_at).toISOString() : null,
+        secondsSinceUpdate: r.since,
+      }));
     }
     if (!status.schema.migrated) return status;
 
@@ -110,11 +153,11 @@ export async function readStatus(config: Config): Promise<Status> {
       status.deadLetters.byMapping[r.mapping] = (status.deadLetters.byMapping[r.mapping] ?? 0) + r.n;
     }
 
-    const last = await client.query<{ source: 'outbox' | 'dead_letter'; mapping: string; key: string; message: string; at: Date }>(
+    const last = await client.query<{ source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: Date }>(
       `(SELECT 'outbox' AS source, mapping, source_key AS key, last_error AS message, updated_at AS at
           FROM ${q('outbox')} WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT 1)
        UNION ALL
-       (SELECT 'dead_letter', mapping, source_key, error_code || ': ' || human_error, last_seen
+       (SELECT 'deadLetter', mapping, source_key, error_code || ': ' || human_error, last_seen
           FROM ${q('dead_letters')} ORDER BY last_seen DESC LIMIT 1)
        ORDER BY at DESC LIMIT 1`,
     );

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isCdcError } from '../errors.js';
 import { registerCommands } from './commands.js';
+import { packageVersion } from './version.js';
 
 /** Exit codes are part of the CLI contract: scripts and orchestrators branch on them. */
 export const ExitCodes = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
@@ -10,6 +11,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('wooxy-cdc')
     .description('Stream Postgres changes to Wooxy contact lists through logical replication')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError();
   registerCommands(program);

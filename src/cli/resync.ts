@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/loader.js';
-import { CdcError } from '../errors.js';
+import { CdcError, isCdcError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
 import { formatOutcome, progressReporter } from '../snapshot/report.js';
 import { runSnapshot } from '../snapshot/runner.js';
@@ -15,10 +15,12 @@ const BAD_PREDICATE = /^(42|22|25006)/;
  *
  * Trust model of --where: it is SQL from the operator, pasted into `SELECT … WHERE (<predicate>) AND key >
  * cursor`, with the connector's own database role. Anyone who can run this command can read the config and
- * its credentials, so it is not a privilege boundary; the guards are against accidents: the predicate runs
- * in READ ONLY transactions (a function that writes fails), as one statement of the extended protocol (no
- * `;`-separated second statement), on its own lines (a trailing `--` comment cannot swallow the cursor
- * condition), and is checked with EXPLAIN before anything is read.
+ * its credentials, so it is not a privilege boundary; the guards are against accidents, and keep the
+ * README's promise that a resync changes nothing but the outbox: before anything is read, the predicate must
+ * parse as one expression (it cannot close the parenthesis around it and widen the query) that calls only
+ * IMMUTABLE or STABLE functions and operators (src/snapshot/predicate.ts); it then runs in READ ONLY
+ * transactions, as one statement of the extended protocol (no `;`-separated second statement), on its own
+ * lines (a trailing `--` comment cannot swallow the cursor condition).
  */
 export function register(program: Command): void {
   program
@@ -42,7 +44,7 @@ export function register(program: Command): void {
           { kind: 'resync', where: opts.where },
         ).catch((e: unknown) => {
           const code = (e as { code?: unknown }).code;
-          if (typeof code === 'string' && BAD_PREDICATE.test(code)) {
+          if (isCdcError(e, 'USAGE_INVALID') || (typeof code === 'string' && BAD_PREDICATE.test(code))) {
             throw new CdcError('USAGE_INVALID', `--where ${JSON.stringify(opts.where)}: ${(e as Error).message}`, { cause: e });
           }
           throw e;

@@ -1,6 +1,26 @@
 import type { Command } from 'commander';
-import type { Status } from '../admin/status.js';
+import type { SnapshotStatus, Status } from '../admin/status.js';
 import { formatAge, formatBytes } from './format.js';
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * users: finished 2026-11-30 08:50:01 UTC, 2,000 rows in 4 chunks (took 3 s)
+ * users: 45% — 45,000 of ~100,000 rows, 9 chunks, after key 45000; last chunk 12 s ago
+ */
+export function renderSnapshot(r: SnapshotStatus): string {
+  const chunks = `${count(r.chunksDone)} chunk${r.chunksDone === 1 ? '' : 's'}`;
+  if (r.finished) {
+    const took = (Date.parse(r.finishedAt ?? r.updatedAt) - Date.parse(r.startedAt)) / 1000;
+    return `${r.mapping}: finished ${utc(r.finishedAt ?? r.updatedAt)}, ${count(r.rowsDone)} rows in ${chunks} (took ${formatAge(took)})`;
+  }
+  const of = r.rowsExpected === null ? '' : ` of ~${count(r.rowsExpected)}`;
+  const percent = r.rowsExpected ? `${Math.min(99, Math.floor((100 * r.rowsDone) / r.rowsExpected))}% — ` : '';
+  const where = r.lastKey === null ? 'not started' : `after key ${r.lastKey}`;
+  return `${r.mapping}: ${percent}${count(r.rowsDone)}${of} rows, ${chunks}, ${where}; last chunk ${formatAge(r.secondsSinceUpdate)} ago`;
+}
+
+const utc = (iso: string) => `${iso.slice(0, 19).replace('T', ' ')} UTC`;
 
 function render(s: Status): string {
   const lines: string[] = [];
@@ -22,7 +42,7 @@ function render(s: Status): string {
   row('Dead letters', s.deadLetters.count === 0 ? '0' : `${s.deadLetters.count} (${codes.join(', ')}); see: wooxy-cdc dead-letters list`);
   if (s.snapshot === null) row('Snapshot', 'none');
   else if (s.snapshot.length === 0) row('Snapshot', 'no progress recorded');
-  else for (const [i, r] of s.snapshot.entries()) row(i === 0 ? 'Snapshot' : '', Object.entries(r).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' '));
+  else for (const [i, r] of s.snapshot.entries()) row(i === 0 ? 'Snapshot' : '', renderSnapshot(r));
   row('Last error', s.lastError ? `${s.lastError.at} ${s.lastError.mapping}/${s.lastError.key} (${s.lastError.source}): ${s.lastError.message}` : 'none');
   return lines.join('\n');
 }

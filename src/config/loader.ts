@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CdcError } from '../errors.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, LOG_LEVELS, type Config } from './schema.js';
 
 /**
  * Loads a YAML config: `${VAR}` and `${VAR:-default}` are replaced from the environment in string values
@@ -83,6 +83,24 @@ export interface LoadOptions {
 /** What stands in for an access token a command that never calls Wooxy was not given. */
 export const TOKEN_NOT_NEEDED = '(not needed by this command)';
 
+/**
+ * LOG_LEVEL in the environment wins over the file's log.level: turning on debug for one run (or one pod)
+ * should not mean editing a configuration that is shared, mounted read-only, or in a ConfigMap.
+ */
+function applyLogLevel(doc: unknown, env: Env, problems: ConfigProblem[]): void {
+  const level = env.LOG_LEVEL;
+  if (level === undefined || level === '') return;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    problems.push({ path: 'LOG_LEVEL', message: `expected one of ${LOG_LEVELS.join(', ')}; got "${level}"` });
+    return;
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return;
+  const root = doc as Record<string, unknown>;
+  const log = root.log;
+  if (log === undefined) root.log = { level };
+  else if (log && typeof log === 'object' && !Array.isArray(log)) root.log = { ...(log as Record<string, unknown>), level };
+}
+
 /** Validates an already-parsed document (what tests and embedders use). */
 export function parseConfig(raw: unknown, env: Env = process.env, file?: string, options: LoadOptions = {}): Config {
   let problems: ConfigProblem[] = [];
@@ -98,6 +116,7 @@ export function parseConfig(raw: unknown, env: Env = process.env, file?: string,
   if (interpolated && typeof interpolated === 'object' && !Array.isArray(interpolated)) {
     for (const [k, v] of Object.entries(interpolated)) if (v === null) (interpolated as Record<string, unknown>)[k] = {};
   }
+  applyLogLevel(interpolated, env, problems);
   const result = configSchema.safeParse(interpolated);
   // A missing variable also fails its field's validation; report the cause, not both.
   const missing = new Set(problems.map((p) => p.path));

@@ -146,6 +146,9 @@ export const mappingSchema = z
   });
 export type MappingConfig = z.output<typeof mappingSchema>;
 
+/** pino's levels; `silent` logs nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
 export const configSchema = z
   .strictObject({
     postgres: z
@@ -244,7 +247,7 @@ export const configSchema = z
       .describe('operations endpoints'),
     log: z
       .strictObject({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino level'),
+        level: z.enum(LOG_LEVELS).default('info').describe('pino level; LOG_LEVEL in the environment overrides it'),
       })
       .prefault({})
       .describe('logging'),

@@ -3,6 +3,7 @@ import type { Database } from '../db/types.js';
 import type { Mapper, Row } from '../mapping/mapper.js';
 import { normalizeLsn } from '../source/lsn.js';
 import '../source/pg-types.js';
+import { checkPredicate, wrapPredicate } from './predicate.js';
 import type { SnapshotChunk, SourceTable } from './types.js';
 
 const qi = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -45,9 +46,9 @@ export async function estimateRows(db: Kysely<Database>, table: SourceTable, whe
   }
 }
 
-/** The operator's predicate on its own lines: a trailing `--` comment cannot swallow what follows. */
+/** The operator's predicate, checked by checkPredicate before it is first used here. */
 function filter(where: string | undefined, joiner: 'WHERE' | 'AND' = 'WHERE') {
-  return where === undefined ? sql`` : sql.raw(`${joiner} (\n${where}\n)`);
+  return where === undefined ? sql`` : sql.raw(`${joiner} ${wrapPredicate(where)}`);
 }
 
 /**
@@ -69,11 +70,9 @@ export class ChunkReader {
     this.columns = sql.join(mapper.columns.map((c) => sql.id(c)));
   }
 
-  /** Checks the predicate without reading anything (EXPLAIN parses, resolves names and types). */
+  /** Checks the predicate without reading or changing anything (src/snapshot/predicate.ts). */
   async validate(): Promise<void> {
-    await this.db.transaction().setAccessMode('read only').execute(async (trx) => {
-      await sql`EXPLAIN SELECT 1 FROM ${sql.raw(this.table.qualified)} ${filter(this.where)}`.execute(trx);
-    });
+    if (this.where !== undefined) await checkPredicate(this.db, this.table, this.where);
   }
 
   async read(after: string | null, limit: number): Promise<SnapshotChunk> {

@@ -1,7 +1,8 @@
 /**
  * The Wooxy API v3 wire types for the four endpoints this project uses, as the vendor's reference pages
- * (../shared/wooxy-api/*.txt) describe them. These are the shapes on the wire: no defaults filled in, no
- * normalisation. Where the pages contradict themselves the type admits both spellings (see the comments).
+ * describe them (their examples and error lists, as data: test/fixtures/wooxy-pages.ts). These are the
+ * shapes on the wire: no defaults filled in, no normalisation. Where the pages contradict themselves the
+ * type admits both spellings (see the comments).
  */
 
 export const DEFAULT_BASE_URL = 'https://api.wooxy.com/v3';

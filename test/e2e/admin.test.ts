@@ -68,15 +68,25 @@ describe('status and dead-letters commands', () => {
     expect(status.outbox).toMatchObject({ pending: 0, inflight: 0 });
     expect(status.requests).toMatchObject({ unresolved: 0 });
     expect(status.deadLetters).toEqual({ count: 6, byCode: { WOOXY_VALIDATION: 5, ROW_INVALID: 1 }, byMapping: { users: 6 } });
-    expect(status.snapshot).toEqual([expect.objectContaining({ mapping: 'users', rows_done: expect.any(Number), finished_at: expect.any(String) })]);
-    expect(status.lastError).toMatchObject({ source: 'dead_letter', mapping: 'users', message: expect.stringMatching(/^(WOOXY_VALIDATION|ROW_INVALID): /) });
+    expect(status.snapshot).toEqual([
+      expect.objectContaining({ mapping: 'users', finished: true, rowsDone: expect.any(Number), chunksDone: expect.any(Number), finishedAt: expect.any(String) }),
+    ]);
+    expect(status.lastError).toMatchObject({ source: 'deadLetter', mapping: 'users', message: expect.stringMatching(/^(WOOXY_VALIDATION|ROW_INVALID): /) });
+    // One naming style for scripts: every key camelCase, except the data used as keys (codes, mapping names).
+    const keys = (v: unknown, path = ''): string[] =>
+      Array.isArray(v)
+        ? v.flatMap((x) => keys(x, `${path}[]`))
+        : v && typeof v === 'object'
+          ? Object.entries(v).flatMap(([k, x]) => [...(/\.by(Code|Mapping)$/.test(path) ? [] : [`${path}.${k}`]), ...keys(x, `${path}.${k}`)])
+          : [];
+    expect(keys(status).filter((k) => !/^[a-z][a-zA-Z0-9]*$/.test(k.split('.').pop()!))).toEqual([]);
 
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^Slot +${tdb.slot}: active`, 'm'));
     expect(text.stdout).toMatch(/^Leader +wooxy-cdc .* backend pid \d+/m);
     expect(text.stdout).toMatch(/^Dead letters +6 \((WOOXY_VALIDATION 5, ROW_INVALID 1|ROW_INVALID 1, WOOXY_VALIDATION 5)\)/m);
-    expect(text.stdout).toMatch(/^Snapshot +.*mapping=users/m);
-    expect(text.stdout).toMatch(/^Snapshot +.*rows_done=\d+/m);
+    const rows = status.snapshot![0]!.rowsDone.toLocaleString('en-US');
+    expect(text.stdout).toMatch(new RegExp(`^Snapshot +users: finished \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, ${rows} rows in \\d+ chunks? \\(took \\d+ s\\)$`, 'm'));
   });
 
   it('dead-letters list, retry and discard', async () => {

@@ -216,9 +216,9 @@ describe('delivery and reconciliation', () => {
     expect(adds()).toBeLessThan(20);
     expect((await tdb.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters')).rows[0]!.n).toBe(0);
     expect((await tdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`)).rows[0]!.n).toBe(40);
-    const paused = lines.map((l) => JSON.parse(l) as { level: number; msg: string; mapping?: string; code?: string }).filter((l) => l.msg.startsWith('delivery paused'));
+    const paused = lines.map((l) => JSON.parse(l) as { level: string; msg: string; mapping?: string; code?: string }).filter((l) => l.msg.startsWith('delivery paused'));
     expect(paused).toHaveLength(1);
-    expect(paused[0]).toMatchObject({ level: 50, mapping: 'users', code: 'WOOXY_LIST_REJECTED', msg: expect.stringContaining('Variable tier not found in list') });
+    expect(paused[0]).toMatchObject({ level: 'error', mapping: 'users', code: 'WOOXY_LIST_REJECTED', msg: expect.stringContaining('Variable tier not found in list') });
     expect(lines.join('\n')).not.toContain(TOKEN);
 
     // The variable is created on the list: the next retry goes through and the list fills.

@@ -87,7 +87,7 @@ describe('security', () => {
     await c2.stop();
   });
 
-  it('the webhook changes no state for a wrong secret, a missing one, or a malformed or unknown status', async () => {
+  it('the webhook changes no state for a wrong secret, a bad path, a malformed, oversized or unknown status; applies a genuine one once, in any shape', async () => {
     emulator = await createEmulator({ tokens: [TOKEN], lists: [{ id: 'list-1' }], processing: { auto: false } });
     const port = await freePort();
     tdb.slot = uniqueName('slot');
@@ -116,14 +116,29 @@ describe('security', () => {
       expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}x`, JSON.stringify(done))).status).toBe(404);
       expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, '[1, 2')).status).toBe(400);
       expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify({ ...done, status: 'exploded' }))).status).toBe(400);
+      // The genuine status inside a list or a request/find answer, but next to a malformed one: nothing applied.
+      expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify([done, { ...done, id: '' }]))).status).toBe(400);
+      expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify({ result: true, requests: { [id]: done, x: { id: 'x' } }, errors: [] }))).status).toBe(400);
+      // Without the secret, the find answer is refused like any other shape.
+      expect((await post(`/webhooks/wooxy/wrong`, JSON.stringify({ result: true, requests: { [id]: done }, errors: [] }))).status).toBe(404);
+      expect((await post('/webhooks/wooxy/%ZZ', JSON.stringify(done))).status).toBe(400);
+      expect((await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify([done]).padEnd(2 * 1024 * 1024, ' '))).status).toBe(413);
       const unknown = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify({ ...done, id: 'nobody-sent-this' }));
-      expect(await unknown.json()).toEqual({ ok: true, outcome: 'unknown' });
+      expect(await unknown.json()).toMatchObject({ ok: true, outcome: 'unknown' });
       expect(await snapshot()).toBe(before);
-      expect((await c.metrics.webhookRejected.get()).values.map((v) => [v.labels.reason, v.value])).toEqual(expect.arrayContaining([['secret', 2], ['body', 2]]));
-      // The genuine status, twice: applied once.
-      const first = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify(done));
-      const second = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify(done));
-      expect([(await first.json()), (await second.json())]).toEqual([{ ok: true, outcome: 'applied' }, { ok: true, outcome: 'duplicate' }]);
+      expect((await c.metrics.webhookRejected.get()).values.map((v) => [v.labels.reason, v.value])).toEqual(
+        expect.arrayContaining([['secret', 3], ['body', 4], ['path', 1], ['size', 1]]),
+      );
+      // The genuine status as a request/find answer, then as a list, then bare: applied once.
+      const wrapped = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify({ result: true, requests: { [id]: done }, errors: [] }));
+      const listed = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify([done]));
+      const bare = await post(`/webhooks/wooxy/${WEBHOOK_SECRET}`, JSON.stringify(done));
+      expect([await wrapped.json(), await listed.json(), await bare.json()]).toEqual([
+        { ok: true, outcome: 'applied', outcomes: { [id]: 'applied' } },
+        { ok: true, outcome: 'duplicate', outcomes: { [id]: 'duplicate' } },
+        { ok: true, outcome: 'duplicate', outcomes: { [id]: 'duplicate' } },
+      ]);
+      expect((await tdb.query(`SELECT status, resolved_via FROM wooxy_cdc.requests WHERE request_id = $1`, [id])).rows[0]).toMatchObject({ status: 'done', resolved_via: 'webhook' });
     } finally {
       await c.stop();
     }

@@ -65,7 +65,7 @@ describe('SIGTERM during a workload', () => {
       [tdb.slot],
     );
     expect(rows[0]?.durable).not.toBe('0/0');
-    const notable = child.output().split('\n').filter((l) => /"level":(40|50)|advanced|stopp/.test(l)).join('\n');
+    const notable = child.output().split('\n').filter((l) => /"level":"(warn|error)"|advanced|stopp/.test(l)).join('\n');
     expect(rows[0], `confirmed ${rows[0]?.confirmed} vs durable ${rows[0]?.durable}\n${notable}`).toMatchObject({ ok: true });
   });
 

@@ -1,44 +1,20 @@
 /**
- * Reads the vendor's reference pages (../shared/wooxy-api/*.txt) so the tests use the pages' own examples
- * and error lists rather than copies that could drift. Extraction is checked: a page whose layout changed
- * makes these helpers throw instead of silently yielding nothing.
+ * The vendor's reference pages as the tests use them: each page's body and response examples and its
+ * documented error messages, from test/fixtures/wooxy-pages.ts (extracted verbatim from the pages once, so
+ * the suite needs nothing outside the repository).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../../src/wooxy/types.js';
+import { WOOXY_PAGES } from '../fixtures/wooxy-pages.js';
 
-const DIR = fileURLToPath(new URL('../../../shared/wooxy-api/', import.meta.url));
-
-export const PAGE_FILES: Record<Endpoint, string> = {
-  'contacts/add': 'contacts-add.txt',
-  'contacts/update': 'contacts-update.txt',
-  'contacts/remove': 'contacts-remove.txt',
-  'request/find': 'request-find.txt',
-};
-
-export function pageText(endpoint: Endpoint): string {
-  return readFileSync(DIR + PAGE_FILES[endpoint], 'utf8');
-}
-
-/** The first JSON object after `heading` on the page (the pages indent their examples under a heading line). */
-function jsonAfter(text: string, heading: string): Record<string, unknown> {
-  const at = text.indexOf(`\n${heading}\n`);
-  if (at < 0) throw new Error(`no "${heading}" on the page`);
-  const start = text.indexOf('{', at);
-  let depth = 0;
-  for (let i = start; i < text.length; i++) {
-    if (text[i] === '{') depth++;
-    else if (text[i] === '}' && --depth === 0) return JSON.parse(text.slice(start, i + 1)) as Record<string, unknown>;
-  }
-  throw new Error(`unterminated JSON after "${heading}"`);
-}
+/** A deep copy: a test that edits an example must not change it for the next one. */
+const copy = <T>(v: T): T => structuredClone(v);
 
 export function bodyExample(endpoint: Endpoint): Record<string, unknown> {
-  return jsonAfter(pageText(endpoint), 'Body Example');
+  return copy(WOOXY_PAGES[endpoint].body);
 }
 
 export function responseExample(endpoint: Endpoint): Record<string, unknown> {
-  return jsonAfter(pageText(endpoint), 'Response');
+  return copy(WOOXY_PAGES[endpoint].response);
 }
 
 /**
@@ -47,16 +23,7 @@ export function responseExample(endpoint: Endpoint): Record<string, unknown> {
  * `\”value\” fields` and is read as such.
  */
 export function documentedErrors(endpoint: Endpoint): string[] {
-  const text = pageText(endpoint);
-  const start = text.indexOf('\nError\n', text.indexOf('Method Errors'));
-  const end = text.indexOf('Code Examples', start);
-  if (start < 0 || end < 0) throw new Error(`no error list on the ${endpoint} page`);
-  const lines = text
-    .slice(start + 7, end)
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  return lines.map((line) =>
+  return WOOXY_PAGES[endpoint].errors.map((line) =>
     line
       .replace(/^[“"]/, '')
       .replace(/[”"]$/, '')

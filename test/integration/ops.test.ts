@@ -109,7 +109,7 @@ describe('operations: metrics, health, WAL safety, leadership', () => {
       expect(Number(/^wooxy_cdc_slot_retained_wal_bytes (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
 
       const warning = lines().find((l) => /replication slot retains .* of WAL/.test(String(l.msg)));
-      expect(warning).toMatchObject({ level: 40, slot: tdb.slot, thresholdBytes: 1 });
+      expect(warning).toMatchObject({ level: 'warn', slot: tdb.slot, thresholdBytes: 1 });
       expect(JSON.stringify(lines())).not.toContain(tdb.url);
     } finally {
       await connector.stop();
@@ -159,7 +159,7 @@ describe('operations: metrics, health, WAL safety, leadership', () => {
       await waitFor(() => b.connector.role === 'leader' && b.connector.replication?.isStreaming, { message: 'B leads and streams' });
       await waitFor(() => a.connector.role === 'standby', { message: 'A became a standby' });
       expect(a.connector.replication).toBeNull();
-      expect(a.lines().find((l) => l.msg === 'leadership lost: stopping work at once')).toMatchObject({ level: 50, reason: expect.stringMatching(/lock connection/) });
+      expect(a.lines().find((l) => l.msg === 'leadership lost: stopping work at once')).toMatchObject({ level: 'error', reason: expect.stringMatching(/lock connection/) });
 
       await tdb.query(`INSERT INTO users (id, email) VALUES (500, 'after-failover@example.com')`);
       await waitFor(() => emulator.contacts('list-1')?.some((c) => c.userId === '500'), { message: 'the new leader delivers' });

@@ -304,8 +304,13 @@ describe('snapshot chunks against the stream', () => {
     expect(await pendingOf('3')).toBeUndefined();
     expect((await state('3'))?.synced).toMatchObject({ userId: '3' });
 
+    // The rows are read in READ ONLY transactions (a stable function can see it) ...
+    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    const readOnly = await run(undefined, { kind: 'resync', where: `id <= 2 AND current_setting('transaction_read_only') = 'on'` }, 100);
+    expect(readOnly).toMatchObject({ finished: true, rows: 2 });
+    // ... and a volatile function is refused before any is read.
     await tdb.query(`CREATE SEQUENCE IF NOT EXISTS side_effect`);
-    await expect(run(undefined, { kind: 'resync', where: `nextval('side_effect') > 0` }, 100)).rejects.toMatchObject({ code: '25006' });
+    await expect(run(undefined, { kind: 'resync', where: `nextval('side_effect') > 0` }, 100)).rejects.toMatchObject({ code: 'USAGE_INVALID' });
     await expect(run(undefined, { kind: 'resync', where: `no_such_column = 1` }, 100)).rejects.toMatchObject({ code: '42703' });
   });
 
