@@ -195,6 +195,7 @@ export class Pipeline {
           'calls still in flight after the drain timeout: abandoned; their contacts wait for their lease to end and are sent again',
         );
       }
+      this.sender?.abandon();
       for (const r of this.sender?.unrecordedRequests ?? []) {
         log.error({ requestId: r.requestId, mapping: r.mapping, op: r.op, contacts: r.contacts }, 'a request Wooxy accepted is not recorded: its contacts are sent again once their lease ends; this request is not reconciled');
       }

@@ -65,6 +65,8 @@ export class Sender {
   /** kick() arrived while a cycle ran. */
   private again = false;
   private readonly batches = new Set<Promise<void>>();
+  /** Aborted when the process gives up on its last records (a graceful stop past the drain timeout). */
+  private readonly giveUp = new AbortController();
 
   constructor(private readonly opts: SenderOptions) {
     this.health = new MappingHealth({ log: opts.log, metrics: opts.metrics, pauseRetryMs: opts.pauseRetryMs, pauseAfterFailures: opts.pauseAfterFailures });
@@ -92,6 +94,14 @@ export class Sender {
     this.timer = null;
     await this.pumping;
     await Promise.allSettled([...this.batches]);
+  }
+
+  /**
+   * Ends the retries of records that have not landed (the stop's drain timeout passed): the process is about to
+   * close its pool. What is left is in unrecordedRequests.
+   */
+  abandon(): void {
+    this.giveUp.abort(new Error('the connector stops: this record is abandoned'));
   }
 
   /** Requests Wooxy accepted whose record has not landed (yet): logged at error level if the process stops so. */
@@ -272,6 +282,7 @@ export class Sender {
       { requestId, batchId, mapping: batch.mapper.name, listId: batch.mapper.listId, op: batch.op, epoch: this.opts.fence.epoch, contacts },
       {
         forever: true,
+        signal: this.giveUp.signal,
         onRetry: (e, attempt, delayMs) =>
           this.opts.log.warn({ requestId, attempt, retryInMs: delayMs, error: errorText(e) }, 'recording an accepted request failed; retrying until it lands'),
       },

@@ -299,7 +299,7 @@ export async function recordAccepted(ctx: StoreContext, call: AcceptedCall, retr
           RETURNING 1
         )
         SELECT (SELECT count(*) FROM stray)::int AS stray, (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM kept) AS kept`.execute(ctx.db),
-    { ...retry, connection: true },
+    { ...retry, connection: true, anyError: true },
   );
   return { stray: r.rows[0]?.stray ?? 0 };
 }

@@ -35,6 +35,11 @@ export interface RetryOptions {
   forever?: boolean;
   /** Also retry connection failures (default: only deadlocks and serialization failures). Idempotent operations only. */
   connection?: boolean;
+  /**
+   * Retry every error, whatever it is (a full disk, a read-only server after a failover, a trigger a DBA
+   * added): for the one write whose loss costs more than any wait, the record of a request Wooxy accepted.
+   */
+  anyError?: boolean;
   signal?: AbortSignal;
   backoff?: BackoffPolicy;
   /** Told of each failure that is retried. */
@@ -53,7 +58,7 @@ export async function withRetries<T>(operation: () => Promise<T>, opts: RetryOpt
     try {
       return await operation();
     } catch (e) {
-      const retryable = isRaceError(e) || (opts.connection === true && isConnectionError(e));
+      const retryable = opts.anyError === true || isRaceError(e) || (opts.connection === true && isConnectionError(e));
       if (!retryable || (!opts.forever && attempt >= attempts) || opts.signal?.aborted) throw e;
       const delay = backoffDelay(policy, attempt - 1);
       opts.onRetry?.(e, attempt, delay);
