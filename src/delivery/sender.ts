@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { failpoint } from '../failpoints.js';
 import { errorText } from '../lib/loop.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
@@ -238,6 +239,7 @@ export class Sender {
     const started = process.hrtime.bigint();
     let requestId: string;
     try {
+      failpoint(`delivery.before-${batch.op}`);
       const body = callBody(batch);
       const base = { contactListId: batch.mapper.listId, ...(this.opts.webHookUri ? { webHookUri: this.opts.webHookUri } : {}) };
       const options = { beforeAttempt };
@@ -254,6 +256,7 @@ export class Sender {
     } finally {
       metrics.apiLatency.observe({ endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
     }
+    failpoint(`delivery.after-${batch.op}`);
     metrics.requests.inc({ endpoint, outcome: 'accepted' });
     metrics.contactsSent.inc({ op: batch.op }, batch.items.length);
     this.health.accepted(batch.mapper.name);
