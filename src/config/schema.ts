@@ -142,6 +142,12 @@ export const configSchema = z
         publication: z.string().regex(identifier).default('wooxy_cdc').describe('publication of the mapped tables'),
         schema: z.string().regex(identifier).default('wooxy_cdc').describe("the connector's own tables"),
         autoCreate: bool().default(true).describe('create the slot and publication when missing; false: fail with the SQL to run'),
+        publishColumns: z
+          .enum(['mapped', 'all'])
+          .default('mapped')
+          .describe(
+            'mapped: on PostgreSQL 15+ the publication lists only the columns the mappings read (key, fields, variables, filter) and the replica identity, so unmapped columns never leave the server; all: every column (lets migrations drop or retype a mapped column without touching the publication)',
+          ),
         applicationName: z.string().default('wooxy-cdc').describe('application_name of every connection'),
         poolSize: int((n) => n.min(2).max(50)).default(5).describe('connections for the outbox, delivery and reconciliation'),
         heartbeatIntervalMs: int((n) => n.min(0))

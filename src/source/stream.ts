@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { compareLsn, lsnToBigInt, normalizeLsn, ZERO_LSN, type Lsn } from './lsn.js';
 import { RelationTracker } from './relations.js';
-import type { ColumnTypes } from './setup.js';
+import type { SourceBaseline } from './setup.js';
 import type { ChangeSink, RowChange } from './types.js';
 import './pg-types.js';
 
@@ -16,7 +16,7 @@ export interface StreamOptions {
   publication: string;
   applicationName: string;
   mappers: readonly Mapper[];
-  baseline: ColumnTypes;
+  baseline: SourceBaseline;
   sink: ChangeSink;
   log: Logger;
   metrics?: Metrics;
@@ -234,7 +234,7 @@ export class ReplicationStream {
         return;
       }
       case 'relation':
-        this.relations.onRelation(msg);
+        this.relations.onRelation(msg, this.tx?.commitLsn);
         return;
       case 'insert':
       case 'update':
