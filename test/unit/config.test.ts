@@ -23,12 +23,14 @@ const minimal = (mapping: Record<string, unknown> = {}, extra: Record<string, un
 });
 
 describe('configuration', () => {
-  it('loads the example with every default filled in', async () => {
+  it('loads the example, every transform in it valid, with every default filled in', async () => {
     const config = await loadConfig('config/example.yaml', env);
     expect(config.postgres).toMatchObject({ url: env.DATABASE_URL, slot: 'wooxy_cdc', publication: 'wooxy_cdc', schema: 'wooxy_cdc', autoCreate: true });
     expect(config.wooxy).toMatchObject({ baseUrl: 'https://api.wooxy.com/v3', accessToken: 'tok', maxInFlight: 10 });
     expect(config.mappings[0]).toMatchObject({ name: 'users', schema: 'public', tableName: 'users', key: 'id', contactListId: 'list-1' });
-    expect(config.mappings[0]?.fields).toMatchObject({ userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name' });
+    expect(config.mappings[0]?.fields).toMatchObject({ userId: 'id', email: { column: 'email', format: 'email' }, phoneNumber: { column: 'phone', format: 'e164' }, firstName: 'first_name' });
+    expect(config.mappings[0]).toMatchObject({ defaultCountry: 'DE', variables: { plan: { column: 'plan_code', map: { p1: 'pro', p2: 'team' }, default: 'free' } } });
+    expect(config.postgres.publishColumns).toBe('mapped');
   });
 
   it('interpolates ${VAR:-default} and $${ escapes, and coerces numbers and booleans from the environment', () => {
