@@ -47,5 +47,8 @@ export function toE164(v: unknown, defaultCountry?: string): Converted {
     const why = validatePhoneNumberLength(s, { defaultCountry: country });
     return bad(describe(s, defaultCountry, REASONS[why ?? 'INVALID_LENGTH'] ?? String(why)));
   }
+  // Some plans allow national numbers of 15 digits (Germany's does), which with the country code exceed E.164.
+  const digits = parsed.number.length - 1;
+  if (digits > 15) return bad(describe(s, defaultCountry, `${parsed.number} has ${digits} digits, and E.164 allows at most 15`));
   return ok(parsed.number);
 }

@@ -48,6 +48,8 @@ describe('format e164', () => {
     ['call 030 1234567 now', 'DE', /is not a possible phone number/], // the value must be the number, not contain one
     ['+15555555', undefined, /"\+15555555" is not a possible phone number: too short/], // the vendor's own example is not possible
     ['030 1234567 ext. 12', 'DE', /it has an extension \(12\), which E\.164 cannot carry/],
+    ['0151 123456789012', 'DE', /\+49151123456789012 has 17 digits, and E\.164 allows at most 15/], // possible in Germany's plan
+    ['0151 1234 5678 9012 3', 'DE', /too long/],
     ['☎ ０３０', 'DE', /is not a possible phone number/],
   ])('%j (defaultCountry %s) is a problem naming the value and the rule', (input, country, message) => {
     const r = toE164(input, country);
