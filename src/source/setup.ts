@@ -246,7 +246,15 @@ async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: So
       for (const q of r.sql) await client.query(q);
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      const sql = r.sql.map((q) => `${q};`).join(' ');
+      if ((e as { code?: string }).code !== PgCodes.INSUFFICIENT_PRIVILEGE) throw e;
+      // A least-privilege role does not own a publication a DBA made: one that already carries what the mappings
+      // read still works, only wider than it should be.
+      if (r.missing.length > 0) {
+        throw new CdcError('PG_PUBLICATION_COLUMNS', `Publication ${opts.publication} lacks columns ${r.missing.join(', ')} of ${r.table}, and this role may not change it; run as its owner:\n  ${sql}`, { cause: e });
+      }
+      opts.log.warn({ publication: opts.publication, table: r.table }, `${r.table} is published with columns the mappings do not read, and this role may not change the publication; its owner can run: ${sql}`);
+      continue;
     }
     opts.log.info({ publication: opts.publication, table: r.table, columns: wanted.get(r.table)!.wanted.list ?? 'all' }, 'publication column list set');
   }
