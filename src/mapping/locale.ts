@@ -14,17 +14,30 @@ import { asText, bad, blank, ok, type Converted } from './converted.js';
 export function toLanguage(v: unknown): Converted {
   if (blank(v)) return ok(undefined);
   const s = asText(v).trim();
+  let code = codes.get(s);
+  if (code === undefined) {
+    code = languageCode(s);
+    // Canonicalising a tag costs about a microsecond a row; real tables repeat a few languages.
+    if (codes.size >= 10_000) codes.clear();
+    codes.set(s, code);
+  }
+  return typeof code === 'string' ? ok(code) : bad(`${JSON.stringify(s)} ${code.problem} (format language)`);
+}
+
+const codes = new Map<string, string | { problem: string }>();
+
+function languageCode(s: string): string | { problem: string } {
   const tag = s.replace(/_/g, '-');
   let canonical: string | undefined;
   try {
     canonical = Intl.getCanonicalLocales(tag)[0];
   } catch {
-    return bad(`${JSON.stringify(s)} is not a language tag (format language)`);
+    return { problem: 'is not a language tag' };
   }
   for (const candidate of [tag.split('-')[0]!.toLowerCase(), canonical?.split('-')[0]]) {
-    if (candidate?.length === 2 && isIsoLanguage(candidate)) return ok(candidate);
+    if (candidate?.length === 2 && isIsoLanguage(candidate)) return candidate;
   }
-  return bad(`${JSON.stringify(s)} is not an ISO 639-1 language (format language)`);
+  return { problem: 'is not an ISO 639-1 language' };
 }
 
 const spelled = new Map<string, string>();
