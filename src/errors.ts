@@ -9,6 +9,8 @@ export const ErrorCodes = {
   PG_PREREQUISITE: 'PG_PREREQUISITE',
   PG_SLOT_MISSING: 'PG_SLOT_MISSING',
   PG_PUBLICATION_MISSING: 'PG_PUBLICATION_MISSING',
+  /** The publication's column list of a mapped table is not what the mappings need, and autoCreate is off. */
+  PG_PUBLICATION_COLUMNS: 'PG_PUBLICATION_COLUMNS',
   MAPPING_SCHEMA_CHANGED: 'MAPPING_SCHEMA_CHANGED',
   ROW_INVALID: 'ROW_INVALID',
   WOOXY_VALIDATION: 'WOOXY_VALIDATION',

@@ -83,7 +83,7 @@ export class Pipeline {
     const { config, log, metrics, handle, mappers, fence } = this.opts;
     const pg = config.postgres;
     const ctx = storeContext(handle);
-    const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
+    const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, publishColumns: pg.publishColumns, mappers, log });
     if (this.stopping) return;
     const byName = new Map(mappers.map((m) => [m.name, m]));
     const writer = new OutboxWriter(ctx, byName, pg.slot, fence);

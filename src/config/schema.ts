@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { CONTACT_FIELDS, IDENTIFIER_FIELDS } from '../mapping/contact-fields.js';
+import { columnName, countryCode, fieldSourceSchema, scalar, usesE164, variableSourceSchema, type FieldSource } from './sources.js';
+
+export type { FieldSource, VariableSource } from './sources.js';
 
 /**
  * The one definition of the configuration: it validates, supplies every default, and generates the README's
@@ -8,10 +11,6 @@ import { CONTACT_FIELDS, IDENTIFIER_FIELDS } from '../mapping/contact-fields.js'
  */
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const columnName = z
-  .string({ error: 'expected a column name' })
-  .min(1, { error: 'expected a column name' })
-  .max(63, { error: 'a Postgres column name has at most 63 bytes' });
 
 /** Values interpolated from ${ENV} arrive as strings: numbers and booleans accept their string forms. */
 const numeric = (v: unknown) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
@@ -32,41 +31,10 @@ export function splitTableName(name: string): string[] {
   return parts;
 }
 
-const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-
-/** Where one contact field's value comes from: a column (short or long form) or a constant. */
-export const fieldSourceSchema = z.union(
-  [
-    columnName,
-    z.strictObject({
-      column: columnName.describe('source column'),
-      format: z
-        .enum(['auto', 'text', 'boolean', 'date', 'number', 'gender'])
-        .default('auto')
-        .describe('conversion; auto picks from the Wooxy field'),
-    }),
-    z.strictObject({ value: scalar.describe('a constant sent for every contact') }),
-  ],
-  { error: 'expected a column name, {column: NAME} or {value: CONSTANT}' },
-);
-export type FieldSource = z.infer<typeof fieldSourceSchema>;
-
 const cacSchema = z.strictObject({
   value: fieldSourceSchema.describe('column (or constant) holding the positive acquisition cost'),
   currency: fieldSourceSchema.describe('column (or constant) holding EUR or USD'),
 });
-
-const variableSchema = z.union(
-  [
-    columnName,
-    z.strictObject({
-      column: columnName,
-      type: z.enum(['string', 'date']).default('string').describe('date variables are sent as YYYY-MM-DD'),
-    }),
-    z.strictObject({ value: z.string() }),
-  ],
-  { error: 'expected a column name, {column: NAME, type: string|date} or {value: CONSTANT}' },
-);
 
 const fieldNames: string[] = [...Object.keys(CONTACT_FIELDS), 'cac'];
 
@@ -94,7 +62,8 @@ const fieldsSchema = z
     }
     return out;
   })
-  .describe('Wooxy contact field → source column, {column, format} or {value}; cac takes {value, currency}');
+  .describe('Wooxy contact field → source column, {column, …}, {template, …} or {value}; cac takes {value, currency}, each a source')
+  .meta({ shape: fieldSourceSchema.meta()?.shape, key: 'field' });
 
 const conditionSchema = z
   .strictObject({
@@ -109,6 +78,20 @@ const conditionSchema = z
     message: 'a condition takes exactly one of equals, notEquals, in, notIn, isNull',
   });
 export type FilterCondition = z.infer<typeof conditionSchema>;
+
+const variablesSchema = z
+  .record(z.string(), z.unknown())
+  .default({})
+  .superRefine((variables, ctx) => {
+    for (const [name, source] of Object.entries(variables)) {
+      if (!/^[a-z][a-zA-Z]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'variable names are latin lowerCamelCase without digits' });
+      const parsed = variableSourceSchema.safeParse(source);
+      if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [name, ...issue.path] });
+    }
+  })
+  .transform((variables) => Object.fromEntries(Object.entries(variables).map(([name, source]) => [name, variableSourceSchema.parse(source)])))
+  .describe('list variable → source, as for fields (column, path, template, map, default, value …), with a type; the variables must exist on the Wooxy list')
+  .meta({ shape: variableSourceSchema.meta()?.shape, key: 'variable' });
 
 export const mappingSchema = z
   .strictObject({
@@ -126,18 +109,19 @@ export const mappingSchema = z
       .describe('Wooxy list the rows sync to'),
     key: columnName.default('id').describe('source primary key column'),
     fields: fieldsSchema,
-    variables: z
-      .record(
-        z.string().regex(/^[a-z][a-zA-Z]*$/, { error: 'variable names are latin lowerCamelCase without digits' }),
-        variableSchema,
-      )
-      .default({})
-      .describe('list variable → column; the variables must exist on the Wooxy list'),
+    variables: variablesSchema,
     filter: z
       .array(conditionSchema)
       .default([])
       .describe('rows must match every condition to be in the list; a row that stops matching is removed'),
     upsert: bool().default(false).describe('default false; true sends updates with upsert:true instead of falling back to add'),
+    defaultCountry: countryCode.optional().describe('the country of national phone numbers for every format: e164 field and variable of the mapping, e.g. DE'),
+  })
+  .superRefine((m, ctx) => {
+    const sources = [...Object.values(m.fields), ...Object.values(m.variables)];
+    if (m.defaultCountry !== undefined && !sources.some(usesE164)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultCountry'], message: 'defaultCountry applies to fields with format: e164, and none has it (e.g. phoneNumber: {column: phone, format: e164})' });
+    }
   })
   .transform((m) => {
     const parts = splitTableName(m.table);
@@ -158,6 +142,12 @@ export const configSchema = z
         publication: z.string().regex(identifier).default('wooxy_cdc').describe('publication of the mapped tables'),
         schema: z.string().regex(identifier).default('wooxy_cdc').describe("the connector's own tables"),
         autoCreate: bool().default(true).describe('create the slot and publication when missing; false: fail with the SQL to run'),
+        publishColumns: z
+          .enum(['mapped', 'all'])
+          .default('mapped')
+          .describe(
+            'mapped: on PostgreSQL 15+ the publication lists only the columns the mappings read (key, fields, variables, filter) and the replica identity, so unmapped columns never leave the server; all: every column (lets migrations drop or retype a mapped column without touching the publication)',
+          ),
         applicationName: z.string().default('wooxy-cdc').describe('application_name of every connection'),
         poolSize: int((n) => n.min(2).max(50)).default(5).describe('connections for the outbox, delivery and reconciliation'),
         heartbeatIntervalMs: int((n) => n.min(0))

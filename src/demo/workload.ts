@@ -2,7 +2,8 @@
  * The demo's table and scripted workload: a `users` table with a realistic mix of rows (some without a phone,
  * some soft-deleted, several languages and plans), then the changes a product database sees — sign-ups, plan
  * changes, repeated edits of one row, an email change, a cleared phone number, hard and soft deletes, and one
- * row with an invalid phone number that must end as a dead letter while everything else flows.
+ * row with an unusable phone number that must end as a dead letter while everything else flows. Phone numbers
+ * are national, as forms collect them; the mapping makes them E.164.
  */
 import type pg from 'pg';
 
@@ -40,6 +41,16 @@ export interface UserRow {
   deleted_at: string | null;
 }
 
+/**
+ * A German mobile number the way a sign-up form collects it: national, in one of the spellings people type.
+ * The mapping's `format: e164` with `defaultCountry: DE` turns each into +49151… for Wooxy.
+ */
+function nationalPhone(id: number): string {
+  const digits = String(10_000_000 + id * 7919).slice(-8);
+  const [a, b] = [digits.slice(0, 4), digits.slice(4)];
+  return [`0151 ${a}${b}`, `(0151) ${a}-${b}`, `+49 151 ${a} ${b}`, `0151/${a}${b}`][id % 4]!;
+}
+
 export function makeUser(id: number, rnd: () => number): UserRow {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
   const first = pick(FIRST);
@@ -48,7 +59,7 @@ export function makeUser(id: number, rnd: () => number): UserRow {
   return {
     id,
     email: rnd() < 0.95 ? `${first}.${last.replace(/[^A-Za-z]/g, '')}${id}@example.com`.toLowerCase() : null,
-    phone: rnd() < 0.6 ? `+49151${String(10_000_000 + id * 7919).slice(-8)}` : null,
+    phone: rnd() < 0.6 ? nationalPhone(id) : null,
     first_name: first,
     last_name: last,
     language: rnd() < 0.9 ? pick(LANGUAGES) : null,
@@ -74,7 +85,10 @@ export interface Step {
   run: (db: pg.ClientBase) => Promise<string | void>;
 }
 
-/** The scripted changes after the initial rows (ids 1..initial). The invalid phone is user `initial + 1001`. */
+/** A mobile number typed with a few digits too many: no numbering plan has a number that long. */
+export const UNUSABLE_PHONE = '0151 1234 5678 9012 3';
+
+/** The scripted changes after the initial rows (ids 1..initial). The unusable phone is user `initial + 1001`. */
 export function script(initial: number, rnd: () => number): Step[] {
   const invalidId = initial + 1001;
   return [
@@ -120,10 +134,10 @@ export function script(initial: number, rnd: () => number): Step[] {
       },
     },
     {
-      title: `An invalid phone number: user ${invalidId} signs up with "0151 1234" (not E.164; becomes a dead letter)`,
+      title: `An unusable phone number: user ${invalidId} signs up with "${UNUSABLE_PHONE}" (too long for any German number; becomes a dead letter)`,
       run: async (db) => {
         const u = makeUser(invalidId, rnd);
-        await insertUsers(db, [{ ...u, phone: '0151 1234', deleted_at: null }]);
+        await insertUsers(db, [{ ...u, phone: UNUSABLE_PHONE, deleted_at: null }]);
       },
     },
     {

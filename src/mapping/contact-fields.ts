@@ -2,8 +2,11 @@
  * The Wooxy contact fields a column can feed, with the kind of conversion each needs. `cac` and `variables`
  * have their own shapes and are configured apart. Source: the contacts/add and contacts/update pages.
  */
-/** text: NULL clears it (''); code: a coded string that NULL leaves out, as '' would be invalid. */
-export type FieldKind = 'text' | 'code' | 'identifier' | 'boolean' | 'date' | 'gender' | 'number' | 'url';
+/**
+ * text: NULL clears it (''); code: a coded string that NULL leaves out, as '' would be invalid; language and
+ * timezone: codes with a conversion of their own (see locale.ts).
+ */
+export type FieldKind = 'text' | 'code' | 'language' | 'timezone' | 'identifier' | 'boolean' | 'date' | 'gender' | 'number' | 'url';
 
 export const CONTACT_FIELDS = {
   userId: 'identifier',
@@ -20,9 +23,9 @@ export const CONTACT_FIELDS = {
   telegramSubscribe: 'boolean',
   viberSubscribe: 'boolean',
   contactBirthday: 'date',
-  contactLanguage: 'code',
+  contactLanguage: 'language',
   contactGender: 'gender',
-  contactTimezone: 'code',
+  contactTimezone: 'timezone',
   contactScore: 'number',
   avatarLink: 'url',
   facebookLink: 'url',

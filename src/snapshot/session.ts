@@ -29,7 +29,7 @@ export async function openSnapshotSession(config: Config, log: Logger): Promise<
   try {
     const { applied } = await migrate(handle.db, pg.schema);
     if (applied.length) log.info({ schema: pg.schema, applied }, 'migrations applied');
-    await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, mappers, log });
+    await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, publishColumns: pg.publishColumns, mappers, log });
   } catch (e) {
     await handle.close();
     throw e;

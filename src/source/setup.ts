@@ -3,15 +3,29 @@ import { ConfigError, type ConfigProblem } from '../config/loader.js';
 import { CdcError, PgCodes } from '../errors.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
+import { planTable, readPublished, tableSpec, wantedColumns, type PublishColumns, type TableFacts } from './column-lists.js';
+import { normalizeLsn, type Lsn } from './lsn.js';
 
 /** Column name → type OID of each mapped table when the connector started: the baseline for schema changes. */
 export type ColumnTypes = Map<string, Map<string, number>>;
+
+/** What the stream starts from. */
+export interface SourceBaseline {
+  types: ColumnTypes;
+  /**
+   * The WAL position once the publication was set up. A change committed before it is decoded with the
+   * publication as it was then, so a column a mapping has just started to read may be missing from it.
+   */
+  preparedAt: Lsn;
+}
 
 export interface SourceSetup {
   url: string;
   slot: string;
   publication: string;
   autoCreate: boolean;
+  /** mapped (default): on PostgreSQL 15+, publish only the columns the mappings read; all: every column. */
+  publishColumns?: PublishColumns;
   mappers: readonly Mapper[];
   log: Logger;
 }
@@ -21,24 +35,53 @@ export const qualified = (m: Pick<Mapper, 'schema' | 'table'>) => `${qi(m.schema
 
 /**
  * Checks what logical replication needs — wal_level, the role's REPLICATION attribute, each mapped table and
- * column, SELECT on it, a replica identity that carries the key — and reports every missing thing in one error.
- * Then verifies (or, with autoCreate, creates) the publication and the pgoutput slot.
+ * column, SELECT on it, a replica identity that carries the key, no generated column the server will not
+ * publish — and reports every missing thing in one error. Then verifies (or, with autoCreate, creates) the
+ * publication, with its column lists, and the pgoutput slot.
  */
-export async function prepareSource(opts: SourceSetup): Promise<ColumnTypes> {
+export async function prepareSource(opts: SourceSetup): Promise<SourceBaseline> {
   const client = new pg.Client({ connectionString: opts.url, application_name: 'wooxy-cdc-setup' });
   client.on('error', () => undefined); // a lost connection fails the query in progress; never the process
   await client.connect();
   try {
-    const types = await checkPrerequisites(client, opts.mappers);
-    await ensurePublication(client, opts);
+    const facts = await checkPrerequisites(client, opts.mappers, opts);
+    await ensurePublication(client, opts, facts);
     await ensureSlot(client, opts);
-    return types;
+    // The insert position, not the write position: with asynchronous commit, a commit record inserted before the
+    // publication changed may not be written yet, and it must still count as before.
+    const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    return { types: facts.types, preparedAt: normalizeLsn(rows[0]!.lsn) };
   } finally {
     await client.end();
   }
 }
 
-async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[]): Promise<ColumnTypes> {
+export interface SourceFacts {
+  types: ColumnTypes;
+  serverVersion: number;
+  /** Each mapped table (quoted, qualified) with its replica identity and the columns its mappings read. */
+  tables: Map<string, TableFacts & { columns: string[] }>;
+}
+
+/**
+ * A generated column reaches logical replication only from PostgreSQL 18, and then only when the publication
+ * names it in a column list or sets publish_generated_columns = stored. Elsewhere the snapshot reads it and the
+ * stream never carries it: the mapping would stop at the first change.
+ */
+export function generatedColumnPublished(serverVersion: number, listed: boolean, publishesGenerated: boolean): boolean {
+  return serverVersion >= 180000 && (listed || publishesGenerated);
+}
+
+/**
+ * Everything `run` needs from the database before it starts, checked in one pass; throws a ConfigError (exit 2)
+ * for what the configuration names wrong — a missing table or column, a generated column — by config path, and
+ * a CdcError for what the database lacks. Changes nothing: `validate-config --online` can call it as it is.
+ */
+export async function checkPrerequisites(
+  client: pg.ClientBase,
+  mappers: readonly Mapper[],
+  opts: { publication: string; publishColumns?: PublishColumns },
+): Promise<SourceFacts> {
   const problems: string[] = [];
   // Tables and columns the configuration names but the database lacks are configuration errors (exit 2).
   const configProblems: ConfigProblem[] = [];
@@ -52,6 +95,17 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
   const r = role.rows[0];
   if (r && !r.rolreplication && !r.rolsuper) problems.push(`role ${r.rolname} lacks REPLICATION; run: ALTER ROLE ${qi(r.rolname)} REPLICATION`);
 
+  const serverVersion = Number((await client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num'])).rows[0]?.v);
+  // What the publication does with generated columns (PostgreSQL 18's pubgencols) and whether it lists tables.
+  const pub = await client.query<{ implicit: boolean; generated: boolean }>(
+    `SELECT puballtables${serverVersion >= 150000 ? ' OR EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid)' : ''} AS implicit,
+            ${serverVersion >= 180000 ? "pubgencols = 's'" : 'false'} AS generated
+     FROM pg_publication p WHERE pubname = $1`,
+    [opts.publication],
+  );
+  const publication = pub.rows[0] ?? { implicit: false, generated: false };
+  const generated: Array<{ m: Mapper; at: string; table: string; column: string; expression: string | null }> = [];
+  const tables: SourceFacts['tables'] = new Map();
   const types: ColumnTypes = new Map();
   for (const m of mappers) {
     const table = qualified(m);
@@ -67,8 +121,10 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
       continue;
     }
     if (!t.can_select) problems.push(`mapping ${m.name}: no SELECT privilege on ${table}; run: GRANT SELECT ON ${table} TO ${qi(r?.rolname ?? 'current_user')}`);
-    const cols = await client.query<{ attname: string; atttypid: number }>(
-      'SELECT attname, atttypid FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped',
+    const cols = await client.query<{ attname: string; atttypid: number; attgenerated: string; generation: string | null }>(
+      `SELECT a.attname, a.atttypid, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS generation
+       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated <> ''
+       WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
       [t.oid],
     );
     const byName = new Map(cols.rows.map((c) => [c.attname, Number(c.atttypid)]));
@@ -77,7 +133,9 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
       for (const path of m.columnPaths.get(c) ?? ['']) configProblems.push({ path: `${at}.${path}`, message: `column ${c} does not exist in ${table}` });
     }
     types.set(m.name, new Map(m.columns.filter((c) => byName.has(c)).map((c) => [c, byName.get(c)!])));
+    generated.push(...cols.rows.filter((c) => c.attgenerated !== '' && m.columns.includes(c.attname)).map((c) => ({ m, at, table, column: c.attname, expression: c.generation })));
 
+    let identity: string[] | 'full' = 'full';
     if (t.ident === 'n') {
       problems.push(`mapping ${m.name}: ${table} has REPLICA IDENTITY NOTHING, so deletes carry no key; run: ALTER TABLE ${table} REPLICA IDENTITY DEFAULT`);
     } else if (t.ident !== 'f') {
@@ -87,34 +145,60 @@ async function checkPrerequisites(client: pg.Client, mappers: readonly Mapper[])
         [t.oid],
       );
       const keyCols = ident.rows.map((x) => x.attname);
+      identity = keyCols;
       if (keyCols.length === 0) {
         problems.push(`mapping ${m.name}: ${table} has no primary key, so deletes carry no key; add one or run: ALTER TABLE ${table} REPLICA IDENTITY FULL`);
       } else if (!keyCols.includes(m.key)) {
         problems.push(`mapping ${m.name}: key column ${m.key} is not in ${table}'s replica identity (${keyCols.join(', ')}); set key: to it, or ALTER TABLE ${table} REPLICA IDENTITY FULL`);
       }
     }
+    // Several mappings of one table share its publication entry: it carries what any of them reads.
+    const columns = [...new Set([...(tables.get(table)?.columns ?? []), ...m.columns.filter((c) => byName.has(c))])];
+    tables.set(table, { qualified: table, identity, columns });
+  }
+  for (const g of generated) {
+    const listed = wantedColumns(g.m.columns, tables.get(qualified(g.m)) ?? { qualified: g.table, identity: 'full' }, serverVersion, opts.publishColumns ?? 'mapped').list !== null;
+    if (generatedColumnPublished(serverVersion, listed && !publication.implicit, publication.generated)) continue;
+    for (const path of g.m.columnPaths.get(g.column) ?? ['']) {
+      configProblems.push({
+        path: `${g.at}.${path}`,
+        message:
+          `column ${g.column} of ${g.table} is generated (${g.expression ?? '?'}), and ${serverVersion >= 180000 ? 'this publication does not publish generated columns' : 'PostgreSQL before 18 does not publish generated columns'}: ` +
+          `the snapshot would read it, the stream never. Use a template over the columns it is computed from (e.g. {template: "{first_name} {last_name}"})` +
+          (serverVersion >= 180000 ? `, or run ALTER PUBLICATION ${qi(opts.publication)} SET (publish_generated_columns = stored)` : ', or on PostgreSQL 18 publish it with publish_generated_columns = stored'),
+      });
+    }
   }
   if (configProblems.length > 0) throw new ConfigError(configProblems);
   if (problems.length > 0) {
     throw new CdcError('PG_PREREQUISITE', `Postgres is not ready for wooxy-cdc:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return types;
+  return { types, serverVersion, tables };
 }
 
-async function ensurePublication(client: pg.Client, opts: SourceSetup): Promise<void> {
-  const wanted = [...new Set(opts.mappers.map(qualified))];
+async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: SourceFacts): Promise<void> {
+  const publish = opts.publishColumns ?? 'mapped';
+  const wanted = new Map(
+    [...facts.tables.values()].map((t) => {
+      const needed = [...new Set([...t.columns, ...(t.identity === 'full' ? [] : t.identity)])];
+      return [t.qualified, { wanted: wantedColumns(t.columns, t, facts.serverVersion, publish), needed }] as const;
+    }),
+  );
+  for (const [table, w] of wanted) {
+    if (w.wanted.list === null && w.wanted.why) opts.log.warn({ publication: opts.publication, table }, `${table} is published with every column, unmapped ones included: ${w.wanted.why}`);
+  }
   const pub = await client.query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; pubtruncate: boolean; puballtables: boolean }>(
     'SELECT pubinsert, pubupdate, pubdelete, pubtruncate, puballtables FROM pg_publication WHERE pubname = $1',
     [opts.publication],
   );
-  const createSql = `CREATE PUBLICATION ${qi(opts.publication)} FOR TABLE ${wanted.join(', ')}`;
+  const createSql = `CREATE PUBLICATION ${qi(opts.publication)} FOR TABLE ${[...wanted].map(([t, w]) => tableSpec(t, w.wanted.list)).join(', ')}`;
   if (pub.rows.length === 0) {
     if (!opts.autoCreate) {
       throw new CdcError('PG_PUBLICATION_MISSING', `Publication ${opts.publication} does not exist and postgres.autoCreate is false; run:\n  ${createSql};`);
     }
     try {
       await client.query(createSql);
-      opts.log.info({ publication: opts.publication, tables: wanted }, 'publication created');
+      opts.log.info({ publication: opts.publication, tables: [...wanted].map(([t, w]) => tableSpec(t, w.wanted.list)) }, 'publication created');
     } catch (e) {
       if ((e as { code?: string }).code !== PgCodes.DUPLICATE_OBJECT) throw e;
     }
@@ -124,20 +208,56 @@ async function ensurePublication(client: pg.Client, opts: SourceSetup): Promise<
   if (!p.pubinsert || !p.pubupdate || !p.pubdelete) {
     throw new CdcError('PG_PUBLICATION_MISSING', `Publication ${opts.publication} does not publish inserts, updates and deletes; run:\n  ALTER PUBLICATION ${qi(opts.publication)} SET (publish = 'insert, update, delete, truncate');`);
   }
-  if (p.puballtables) return;
-  const { rows } = await client.query<{ schemaname: string; tablename: string }>(
-    'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1',
-    [opts.publication],
-  );
-  const have = new Set(rows.map((t) => qualified({ schema: t.schemaname, table: t.tablename })));
-  const missing = wanted.filter((t) => !have.has(t));
-  if (missing.length === 0) return;
-  const addSql = `ALTER PUBLICATION ${qi(opts.publication)} ADD TABLE ${missing.join(', ')}`;
-  if (!opts.autoCreate) {
-    throw new CdcError('PG_PUBLICATION_MISSING', `Publication ${opts.publication} lacks ${missing.join(', ')} and postgres.autoCreate is false; run:\n  ${addSql};`);
+  const published = await readPublished(client, opts.publication, facts.serverVersion);
+  const adds: string[] = [];
+  const replaces: Array<{ table: string; sql: string[]; missing: string[] }> = [];
+  for (const [table, w] of wanted) {
+    const plan = planTable(opts.publication, table, w.wanted, w.needed, published.tables.get(table) ?? { kind: 'absent' });
+    if (plan.action === 'add') adds.push(table);
+    else if (plan.action === 'replace') {
+      // A list a DBA chose that covers what the mappings read stays, when every column is wanted only by choice.
+      if (!opts.autoCreate && w.wanted.list === null && w.wanted.why === null && plan.missing.length === 0) continue;
+      replaces.push({ table, sql: plan.sql, missing: plan.missing });
+    } else if (plan.action === 'implicit' && w.wanted.list !== null) {
+      opts.log.warn(
+        { publication: opts.publication, table },
+        `${table} is published through ${published.allTables ? 'FOR ALL TABLES' : 'FOR TABLES IN SCHEMA'}, which takes no column list: every column, unmapped ones included, leaves the server; a publication of the mapped tables would carry only ${w.wanted.list.join(', ')}`,
+      );
+    }
   }
-  await client.query(addSql);
-  opts.log.info({ publication: opts.publication, added: missing }, 'tables added to the publication');
+  const addSql = adds.length > 0 ? `ALTER PUBLICATION ${qi(opts.publication)} ADD TABLE ${adds.map((t) => tableSpec(t, wanted.get(t)!.wanted.list)).join(', ')}` : null;
+  if (!opts.autoCreate && (addSql || replaces.length > 0)) {
+    const lacks = [
+      ...adds,
+      ...replaces.map((r) => (r.missing.length ? `columns ${r.missing.join(', ')} of ${r.table}` : `the column list the mappings need for ${r.table}`)),
+    ];
+    const sql = [...(addSql ? [addSql] : []), ...replaces.flatMap((r) => r.sql)];
+    throw new CdcError(
+      addSql ? 'PG_PUBLICATION_MISSING' : 'PG_PUBLICATION_COLUMNS',
+      `Publication ${opts.publication} lacks ${lacks.join(', ')} and postgres.autoCreate is false; run:\n${sql.map((q) => `  ${q};`).join('\n')}`,
+    );
+  }
+  if (addSql) {
+    await client.query(addSql);
+    opts.log.info({ publication: opts.publication, added: adds.map((t) => tableSpec(t, wanted.get(t)!.wanted.list)) }, 'tables added to the publication');
+  }
+  for (const r of replaces) {
+    try {
+      for (const q of r.sql) await client.query(q);
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const sql = r.sql.map((q) => `${q};`).join(' ');
+      if ((e as { code?: string }).code !== PgCodes.INSUFFICIENT_PRIVILEGE) throw e;
+      // A least-privilege role does not own a publication a DBA made: one that already carries what the mappings
+      // read still works, only wider than it should be.
+      if (r.missing.length > 0) {
+        throw new CdcError('PG_PUBLICATION_COLUMNS', `Publication ${opts.publication} lacks columns ${r.missing.join(', ')} of ${r.table}, and this role may not change it; run as its owner:\n  ${sql}`, { cause: e });
+      }
+      opts.log.warn({ publication: opts.publication, table: r.table }, `${r.table} is published with columns the mappings do not read, and this role may not change the publication; its owner can run: ${sql}`);
+      continue;
+    }
+    opts.log.info({ publication: opts.publication, table: r.table, columns: wanted.get(r.table)!.wanted.list ?? 'all' }, 'publication column list set');
+  }
 }
 
 async function ensureSlot(client: pg.Client, opts: SourceSetup): Promise<void> {

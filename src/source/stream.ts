@@ -9,7 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { CommitBatcher } from './batcher.js';
 import { normalizeLsn, ZERO_LSN, type Lsn } from './lsn.js';
 import { RelationTracker } from './relations.js';
-import type { ColumnTypes } from './setup.js';
+import type { SourceBaseline } from './setup.js';
 import type { ChangeSink } from './types.js';
 import './pg-types.js';
 
@@ -19,7 +19,7 @@ export interface StreamOptions {
   publication: string;
   applicationName: string;
   mappers: readonly Mapper[];
-  baseline: ColumnTypes;
+  baseline: SourceBaseline;
   sink: ChangeSink;
   /** A logger that already names the slot. */
   log: Logger;

@@ -23,12 +23,14 @@ const minimal = (mapping: Record<string, unknown> = {}, extra: Record<string, un
 });
 
 describe('configuration', () => {
-  it('loads the example with every default filled in', async () => {
+  it('loads the example, every transform in it valid, with every default filled in', async () => {
     const config = await loadConfig('config/example.yaml', env);
     expect(config.postgres).toMatchObject({ url: env.DATABASE_URL, slot: 'wooxy_cdc', publication: 'wooxy_cdc', schema: 'wooxy_cdc', autoCreate: true });
     expect(config.wooxy).toMatchObject({ baseUrl: 'https://api.wooxy.com/v3', accessToken: 'tok', maxInFlight: 10 });
     expect(config.mappings[0]).toMatchObject({ name: 'users', schema: 'public', tableName: 'users', key: 'id', contactListId: 'list-1' });
-    expect(config.mappings[0]?.fields).toMatchObject({ userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name' });
+    expect(config.mappings[0]?.fields).toMatchObject({ userId: 'id', email: { column: 'email', format: 'email' }, phoneNumber: { column: 'phone', format: 'e164' }, firstName: 'first_name' });
+    expect(config.mappings[0]).toMatchObject({ defaultCountry: 'DE', variables: { plan: { column: 'plan_code', map: { p1: 'pro', p2: 'team' }, default: 'free' } } });
+    expect(config.postgres.publishColumns).toBe('mapped');
   });
 
   it('interpolates ${VAR:-default} and $${ escapes, and coerces numbers and booleans from the environment', () => {
@@ -61,14 +63,60 @@ describe('configuration', () => {
     );
     expect(found).toEqual(
       expect.arrayContaining([
-        'mappings[0].fields.email: expected a column name, {column: NAME} or {value: CONSTANT}',
-        'mappings[0].fields.phoneNumber: expected a column name, {column: NAME} or {value: CONSTANT}',
+        'mappings[0].fields.email: expected a column name, {column: NAME}, {template: TEXT} or {value: CONSTANT}',
+        expect.stringMatching(/^mappings\[0\]\.fields\.phoneNumber\.format: Invalid option: expected one of "auto"\|"text"/),
         expect.stringMatching(/^mappings\[0\]\.fields\.favouriteColour: unknown Wooxy contact field/),
         'mappings[0].filter[0]: a condition takes exactly one of equals, notEquals, in, notIn, isNull',
         'wooxy.maxInFlight: Wooxy allows at most 10 concurrent requests',
         '(root): unknown option "surprise"',
       ]),
     );
+  });
+
+  it('names each mistake in a transform by its path', () => {
+    const found = problems(() =>
+      parseConfig(
+        minimal({
+          defaultCountry: 'Germany',
+          fields: {
+            email: { column: 'email', format: 'email', lowercaseLocalPart: 'yes' },
+            phoneNumber: { column: 'phone', format: 'e164', defaultCountry: 'XX' },
+            userId: { column: 'id', defaultCountry: 'DE' },
+            name: { template: '{first_name {last_name}' },
+            firstName: { template: 'no placeholder' },
+            lastName: { column: 'last', default: 'x' },
+            contactLanguage: { column: 'prefs', path: 'a..b' },
+            contactTimezone: { column: 'tz', map: { a: { nested: true } } },
+            sourceId: { column: 'src', template: '{x}' },
+          },
+          variables: { plan: { column: 'plan', format: 'boolean' }, since: { column: 'since', type: 'date', format: 'email' }, Bad1: 'x' },
+        }),
+        env,
+      ),
+    );
+    expect(found).toEqual([
+      'mappings[0].fields.email.lowercaseLocalPart: expected true or false',
+      'mappings[0].fields.phoneNumber.defaultCountry: libphonenumber-js has no numbering plan for this country code',
+      'mappings[0].fields.userId.defaultCountry: defaultCountry applies to format: e164',
+      'mappings[0].fields.name.template: unclosed { at position 1; write {{ for a literal brace',
+      'mappings[0].fields.firstName.template: a template needs at least one {column}; use {value: …} for a constant',
+      'mappings[0].fields.lastName.default: default applies to a value map; add map: or remove default',
+      'mappings[0].fields.contactLanguage.path: expected keys separated by dots, e.g. settings.language',
+      expect.stringMatching(/^mappings\[0\]\.fields\.contactTimezone\.map\.a: /),
+      'mappings[0].fields.sourceId: unknown option "column"',
+      expect.stringMatching(/^mappings\[0\]\.variables\.plan\.format: Invalid option: expected one of "auto"\|"text"\|"e164"/),
+      'mappings[0].variables.since.format: a date variable takes no format',
+      'mappings[0].variables.Bad1: variable names are latin lowerCamelCase without digits',
+      'mappings[0].defaultCountry: expected an ISO 3166-1 alpha-2 country code in capitals, such as DE',
+    ]);
+  });
+
+  it('takes a mapping-level defaultCountry only where a field converts phone numbers', () => {
+    expect(problems(() => parseConfig(minimal({ defaultCountry: 'DE', fields: { phoneNumber: 'phone' } }), env))).toEqual([
+      'mappings[0].defaultCountry: defaultCountry applies to fields with format: e164, and none has it (e.g. phoneNumber: {column: phone, format: e164})',
+    ]);
+    const config = parseConfig(minimal({ defaultCountry: 'DE', fields: { phoneNumber: { column: 'phone', format: 'e164' } } }), env);
+    expect(config.mappings[0]).toMatchObject({ defaultCountry: 'DE', fields: { phoneNumber: { column: 'phone', format: 'e164' } } });
   });
 
   it('requires an identifier field and rejects duplicate mappings', () => {
