@@ -4,18 +4,23 @@ import { LocalCluster } from '../../src/db/local-cluster.js';
 import { runScenario, scenarioArbitrary, type Scenario } from '../helpers/scenario.js';
 
 /**
- * Randomized convergence with faults, SIGKILLs and a Postgres restart (issue 7). This file starts its own
+ * Randomized convergence with faults, SIGKILLs, a Postgres restart and leadership moving to a standby. This file starts its own
  * throwaway cluster, because it restarts Postgres, which must not disturb the other suites' shared server.
  * `npm run soak` runs the same scenarios by the hundred; a failure prints fast-check's seed and path to replay.
  */
-/** A generated workload with every fault switched on, two kills and a Postgres restart. */
-function fixed(seed: number, webhook: boolean): Scenario {
+/**
+ * A generated workload with every fault switched on, two kills and a Postgres restart; with a standby, the
+ * leader's lock session is also cut three times, so leadership moves between the two instances.
+ */
+function fixed(seed: number, webhook: boolean, standby: boolean): Scenario {
   const [base] = fc.sample(scenarioArbitrary({ minOps: 30, maxOps: 30 }), { seed, numRuns: 1 });
   return {
     ...base!,
     faults: { serverErrorRate: 0.15, timeoutRate: 0.03, rateLimitRate: 0.1, contactErrorRate: 0.2, webhookDropRate: 0.3, randomOrder: true, webhook },
     kills: [6, 19],
     pgRestartAt: 12,
+    standby,
+    lockCuts: standby ? [3, 15, 24] : [],
   };
 }
 
@@ -27,7 +32,7 @@ describe('randomized convergence under faults', () => {
   afterAll(async () => cluster.stop('immediate'));
 
   it('always ends with the list equal to the table', async () => {
-    const seen = { kills: 0, pgRestarts: 0, faults: 0, webhook: 0, poll: 0 };
+    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, faults: 0, webhook: 0, poll: 0 };
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary({ minOps: 15, maxOps: 40 }), async (s: Scenario) => {
         // What the harness saw (kills, restarts, and the connector's last log lines when it did not converge),
@@ -36,6 +41,7 @@ describe('randomized convergence under faults', () => {
         const r = await runScenario(s, cluster, (line) => lines.push(line));
         seen.kills += r.kills;
         seen.pgRestarts += r.pgRestarts;
+        seen.lockCuts += r.lockCuts;
         seen.faults += r.faultsInjected;
         seen[s.faults.webhook ? 'webhook' : 'poll']++;
         expect({ diff: r.diff, converged: r.converged, deadLetters: r.deadLetters, peakConcurrencyOk: r.peakConcurrency <= 10 }, lines.join('\n')).toEqual({
@@ -47,8 +53,8 @@ describe('randomized convergence under faults', () => {
       }),
       {
         numRuns: Number(process.env.CONVERGENCE_RUNS ?? 3),
-        // Every CI run covers kills, a Postgres restart, faults and both resolution paths at least once.
-        examples: [[fixed(1, true)], [fixed(2, false)]],
+        // Every CI run covers kills, a Postgres restart, faults, leadership moves and both resolution paths at least once.
+        examples: [[fixed(1, true, false)], [fixed(2, false, true)]],
         endOnFailure: true,
       },
     );

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/loader.js';
+import { lockHolder } from '../../src/ha/leader.js';
 import { freePort, type LocalCluster } from '../../src/db/local-cluster.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { compileMapping } from '../../src/mapping/mapper.js';
@@ -45,6 +46,10 @@ export interface Scenario {
   kills: number[];
   /** Op index before which Postgres is restarted, or null. */
   pgRestartAt: number | null;
+  /** A second instance runs beside the first, as a standby that takes over whenever the leader loses its lock. */
+  standby: boolean;
+  /** Op indices before which the leader's lock session is terminated (pg_terminate_backend): leadership moves. */
+  lockCuts: number[];
 }
 
 export interface ScenarioResult {
@@ -52,6 +57,7 @@ export interface ScenarioResult {
   diff: string[];
   kills: number;
   pgRestarts: number;
+  lockCuts: number;
   faultsInjected: number;
   requests: number;
   contactsExisted: number;
@@ -95,11 +101,15 @@ export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {
       }),
       kills: fc.array(fc.nat(), { maxLength: 3 }),
       pgRestartAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+      standby: fc.boolean(),
+      lockCuts: fc.array(fc.nat(), { maxLength: 4 }),
     })
     .map((s) => ({
       ...s,
       kills: [...new Set(s.kills.map((k) => k % s.ops.length))].sort((a, b) => a - b),
       pgRestartAt: s.pgRestartAt === null ? null : s.pgRestartAt % s.ops.length,
+      // Leadership is lost only where a standby can take it (without one, a cut is just a reconnect).
+      lockCuts: s.standby ? [...new Set(s.lockCuts.map((k) => k % s.ops.length))].sort((a, b) => a - b) : [],
     }));
 }
 
@@ -210,17 +220,30 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     // Small batches: more requests, so more of them meet a fault.
     delivery: { idleIntervalMs: 20, pauseRetryMs: 200, maxAttempts: 50, batchSize: 5 },
     reconcile: { pollIntervalMs: s.faults.webhook ? 2000 : 100 },
-    http: { host: '127.0.0.1', port },
+    ha: { pollIntervalMs: 200 },
+    http: { host: '127.0.0.1', port: '${HTTP_PORT}' },
+    // Statuses are posted to the first instance; a standby that leads meanwhile is told by polling or by it.
     ...(s.faults.webhook ? { webhook: { publicUrl: `http://127.0.0.1:${port}`, secret: '${WOOXY_WEBHOOK_SECRET}' } } : {}),
     log: { level: 'info' },
     mappings: [MAPPING],
   });
-  const env = { DATABASE_URL: url, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret };
+  const env = { DATABASE_URL: url, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret, HTTP_PORT: String(port) };
   const outputs: string[] = [];
   let running: RunningConnector | null = null;
+  let standby: RunningConnector | null = null;
+  const slot = `slot_${dbName}`;
+  /** Until the first instance streams; with a standby running, one of the two leads. */
   const start = async () => {
     running = startConnectorProcess(configFile, env);
-    await waitStreaming(running, (text, v) => db.query(text, v), `slot_${dbName}`);
+    if (standby) {
+      const r = running;
+      await waitFor(() => /elected leader|standby: another instance/.test(r.output()), { timeoutMs: 30_000, message: `instance started\n${r.output()}` });
+    } else await waitStreaming(running, (text, v) => db.query(text, v), slot);
+  };
+  /** Ends whichever instance holds the leader lock's session: its pipeline stops, the other one takes over. */
+  const cutLock = async () => {
+    const holder = await lockHolder(db, slot);
+    if (holder) await db.query('SELECT pg_terminate_backend($1)', [holder.pid]);
   };
   const kill = async () => {
     if (!running) return;
@@ -232,8 +255,14 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
 
   let kills = 0;
   let pgRestarts = 0;
+  let lockCuts = 0;
   try {
     await start();
+    if (s.standby) {
+      standby = startConnectorProcess(configFile, { ...env, HTTP_PORT: String(await freePort()) });
+      const b = standby;
+      await waitFor(() => /standby: another instance/.test(b.output()), { timeoutMs: 30_000, message: `the standby waits\n${b.output()}` });
+    }
     // A starting population, so most generated changes meet a row.
     await db.query(`INSERT INTO users (id, email, phone, first_name) SELECT g, 'user' || (g + 100) || '@example.com', NULL, 'Start ' || g FROM generate_series(1, 10) g`);
     let restartAfter = -1;
@@ -243,6 +272,11 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
         await kill();
         kills++;
         restartAfter = i + 2; // a couple of changes happen while it is down
+      }
+      if (s.lockCuts.includes(i)) {
+        log(`  op ${i}: leader's lock session terminated`);
+        await cutLock();
+        lockCuts++;
       }
       if (s.pgRestartAt === i) {
         log(`  op ${i}: Postgres restart`);
@@ -295,11 +329,13 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       .map((r) => emulator.request(r.requestId ?? '')?.results.errors.filter((e) => e.error === 'ERR_CONTACT_EXISTS').length ?? 0)
       .reduce((a, b) => a + b, 0);
     if (!converged && running) log((running as RunningConnector).output().split('\n').slice(-40).join('\n'));
+    if (!converged && standby) log(`--- standby ---\n${(standby).output().split('\n').slice(-40).join('\n')}`);
     return {
       converged,
       diff: diff.slice(0, 20),
       kills,
       pgRestarts,
+      lockCuts,
       faultsInjected:
         Object.values(stats.byEndpoint).reduce(
           (n, o) => n + (o.serverError ?? 0) + (o.timeout ?? 0) + (o.rateLimited ?? 0) + (o.savingError ?? 0) + (o.badResponse ?? 0),
@@ -314,8 +350,8 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       ms: Date.now() - started,
     };
   } finally {
-    const r = running as RunningConnector | null;
-    if (r) {
+    for (const r of [running as RunningConnector | null, standby]) {
+      if (!r) continue;
       r.proc.kill('SIGTERM');
       await r.exited;
     }
