@@ -10,7 +10,7 @@ import { ENDPOINTS, WooxyLimits } from '../wooxy/types.js';
 
 const rate = z.number().min(0).max(1);
 
-export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'rateLimit', 'badResponse'] as const;
+export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'stall', 'rateLimit', 'badResponse'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const AUTH_ERRORS = ['invalid', 'noMatches', 'notEnabled', 'noData', 'checkFailed'] as const;
@@ -27,6 +27,14 @@ export const faultsPatchSchema = z
     savingErrorRate: rate,
     /** Fraction of API calls held without an answer until the client gives up. */
     timeoutRate: rate,
+    /**
+     * Fraction of API calls Wooxy is slow on: held stallMs, then validated, accepted and answered as usual.
+     * Unlike a timeout, a stalled call is still being worked on after its client gives up: it keeps counting
+     * toward the concurrency limit until the stall ends, and an add/update/remove is then applied, late.
+     */
+    stallRate: rate,
+    /** How long a stalled call is held (ms, wall time); set it past the client's timeout to make calls land late. */
+    stallMs: z.number().int().min(0),
     /** Fraction of API calls rejected with HTTP 429 as if the concurrency limit were hit. */
     rateLimitRate: rate,
     /** Fraction of API calls answered HTTP 200 with a body that is not JSON. */
@@ -66,6 +74,8 @@ export const DEFAULT_FAULTS: Faults = {
   serverErrorRate: 0,
   savingErrorRate: 0,
   timeoutRate: 0,
+  stallRate: 0,
+  stallMs: 5_000,
   rateLimitRate: 0,
   badResponseRate: 0,
   retryAfterSeconds: null,

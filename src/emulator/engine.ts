@@ -10,6 +10,7 @@ import { EmulatorClock, formatTimestamp, objectId, seededRandom, shuffle, type R
 import { DEFAULT_FAULTS, faultsPatchSchema, type EmulatorConfig, type FaultKind, type Faults, type FaultsPatch, type ListConfig } from './config.js';
 import { processRequest } from './processor.js';
 import { RequestBook, toStatus, type AsyncEndpoint, type RequestRecord } from './requests.js';
+import { Stalls } from './stalls.js';
 import { Recorder, type EmulatorStats } from './stats.js';
 import { ListStore, contactView, listSchemaOf } from './store.js';
 import { WebhookSender } from './webhooks.js';
@@ -24,6 +25,8 @@ export class EmulatorEngine {
   readonly book = new RequestBook();
   readonly recorder: Recorder;
   readonly webhooks: WebhookSender;
+  /** Stalled calls still being worked on; idle() waits for them. */
+  readonly stalls = new Stalls(() => this.#notify());
   readonly seed: number;
   faults: Faults = { ...DEFAULT_FAULTS };
   #lists = new Map<string, ListStore>();
@@ -41,8 +44,12 @@ export class EmulatorEngine {
     this.reset();
   }
 
-  /** Back to the configured state: no contacts, no requests, empty logs, configured faults, clock at wall time. */
+  /**
+   * Back to the configured state: no contacts, no requests, empty logs, configured faults, clock at wall time.
+   * Stalled calls are abandoned (their connections dropped, nothing queued or logged), so none lands in the new state.
+   */
   reset(): void {
+    this.stalls.abandonAll();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const s = this.seed;
@@ -123,6 +130,7 @@ export class EmulatorEngine {
     const f = this.faults;
     if (this.#roll(f.rateLimitRate)) return 'rateLimit';
     if (this.#roll(f.timeoutRate)) return 'timeout';
+    if (this.#roll(f.stallRate)) return 'stall';
     if (this.#roll(f.serverErrorRate)) return 'serverError';
     if (this.#roll(f.badResponseRate)) return 'badResponse';
     return undefined;
@@ -268,12 +276,12 @@ export class EmulatorEngine {
   // --- waiting -------------------------------------------------------------------------------------------
 
   /**
-   * Idle: nothing due for automatic processing is pending, and no webhook is being delivered. With
-   * `processing.auto: false` pending requests wait for processNow() and do not count.
+   * Idle: no call is stalled, nothing due for automatic processing is pending, and no webhook is being
+   * delivered. With `processing.auto: false` pending requests wait for processNow() and do not count.
    */
   isIdle(): boolean {
     const pending = this.config.processing.auto ? this.book.pendingCount : 0;
-    return pending === 0 && this.webhooks.inFlight === 0;
+    return this.stalls.size === 0 && pending === 0 && this.webhooks.inFlight === 0;
   }
 
   idle(timeoutMs = 10_000): Promise<void> {
@@ -286,7 +294,7 @@ export class EmulatorEngine {
       };
       const timer = setTimeout(() => {
         this.#idleWaiters.delete(done);
-        reject(new Error(`emulator not idle after ${timeoutMs} ms (pending ${this.book.pendingCount}, webhooks ${this.webhooks.inFlight})`));
+        reject(new Error(`emulator not idle after ${timeoutMs} ms (stalled ${this.stalls.size}, pending ${this.book.pendingCount}, webhooks ${this.webhooks.inFlight})`));
       }, timeoutMs);
       this.#idleWaiters.add(done);
     });
@@ -306,6 +314,7 @@ export class EmulatorEngine {
       rejectedConcurrency: r.rejectedConcurrency,
       requests: r.requests,
       byEndpoint: structuredClone(r.byEndpoint),
+      stalls: this.stalls.counts(),
       processing: { pending: this.book.pendingCount, ...r.processing },
       webhooks: { ...this.webhooks.counts, inFlight: this.webhooks.inFlight },
     };
@@ -313,6 +322,7 @@ export class EmulatorEngine {
 
   close(): void {
     this.#closed = true;
+    this.stalls.abandonAll();
     clearTimeout(this.#timer);
     this.webhooks.cancelAll();
   }

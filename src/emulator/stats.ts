@@ -16,6 +16,7 @@ export const OUTCOMES = [
   'serverError',
   'savingError',
   'timeout',
+  'stalled',
   'badResponse',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -29,8 +30,16 @@ export interface RequestLogEntry {
   outcome: Outcome;
   /** Contacts (add/update), records (remove) or ids (find) in the body; 0 when unreadable. */
   contactCount: number;
+  /**
+   * add/update/remove: the id this call was given — answered with a failure too (as the pages show), but stored
+   * only when accepted. A `stalled` entry has one only if the call was accepted.
+   */
   requestId: string | null;
   errors: string[];
+  /** A stalled call: how long Wooxy held it before going on (the entry is written when it was done). */
+  stalledMs?: number;
+  /** `stalled` entries: what the client would have been answered had it still been there (`accepted`: applied, late). */
+  verdict?: Outcome;
   /** Undocumented contact keys an accepted add/update carried (dropped, as the vendor presumably does). */
   ignoredKeys?: string[];
   durationMs: number;
@@ -44,6 +53,8 @@ export interface EmulatorStats {
   rejectedConcurrency: number;
   requests: number;
   byEndpoint: Record<Endpoint, Partial<Record<Outcome, number>>>;
+  /** Stalled calls Wooxy holds now (they count in inFlight), and how many of them their client gave up on. */
+  stalls: { held: number; clientGone: number };
   processing: { pending: number; processed: number; failedRequests: number; contactsSucceeded: number; contactsFailed: number };
   webhooks: { delivered: number; failed: number; dropped: number; attempts: number; inFlight: number };
 }
