@@ -180,6 +180,10 @@ export async function handleApi(engine: EmulatorEngine, endpoint: Endpoint, req:
       return fail(500, [Messages.internal], 'serverError');
     case 'badResponse':
       return send(200, '<html><body><h1>502 Bad Gateway</h1></body></html>', 'badResponse');
+    case 'undocumented':
+      // Well-formed, result:false, a 200, and a message no page lists: neither a validation verdict nor a
+      // documented service error. Decided on arrival, so it says nothing about the body.
+      return fail(200, [engine.undocumentedError()], 'undocumented');
     case undefined:
       return respond();
   }

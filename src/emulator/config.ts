@@ -10,7 +10,7 @@ import { ENDPOINTS, WooxyLimits } from '../wooxy/types.js';
 
 const rate = z.number().min(0).max(1);
 
-export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'stall', 'rateLimit', 'badResponse'] as const;
+export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'stall', 'rateLimit', 'badResponse', 'undocumented'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const AUTH_ERRORS = ['invalid', 'noMatches', 'notEnabled', 'noData', 'checkFailed'] as const;
@@ -39,6 +39,11 @@ export const faultsPatchSchema = z
     rateLimitRate: rate,
     /** Fraction of API calls answered HTTP 200 with a body that is not JSON. */
     badResponseRate: rate,
+    /**
+     * Fraction of API calls answered HTTP 200 `result:false` with a message no page lists ("Something unexpected
+     * happened #n"); nothing is queued. A client must not mistake it for a rejection of the data.
+     */
+    undocumentedRate: rate,
     /** Sent as Retry-After (seconds) with every 429; null sends none (the vendor documents none). */
     retryAfterSeconds: z.number().min(0).nullable(),
     /** Fraction of accepted requests whose processing fails: every contact ERR_SYSTEM_ERROR, status fail. */
@@ -78,6 +83,7 @@ export const DEFAULT_FAULTS: Faults = {
   stallMs: 5_000,
   rateLimitRate: 0,
   badResponseRate: 0,
+  undocumentedRate: 0,
   retryAfterSeconds: null,
   processingFailureRate: 0,
   contactErrorRate: 0,

@@ -35,6 +35,8 @@ export class EmulatorEngine {
   #timer: NodeJS.Timeout | undefined;
   #idleWaiters = new Set<() => void>();
   #closed = false;
+  /** Numbers the undocumented failures, so no two read alike and a client cannot match on the text. */
+  #undocumented = 0;
 
   constructor(readonly config: EmulatorConfig) {
     this.seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -52,6 +54,7 @@ export class EmulatorEngine {
     this.stalls.abandonAll();
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#undocumented = 0;
     const s = this.seed;
     this.#random = { faults: seededRandom(s), ids: seededRandom(s + 1), order: seededRandom(s + 2), processing: seededRandom(s + 3), webhooks: seededRandom(s + 4) };
     this.faults = { ...DEFAULT_FAULTS, ...structuredClone(this.config.faults) };
@@ -133,7 +136,13 @@ export class EmulatorEngine {
     if (this.#roll(f.stallRate)) return 'stall';
     if (this.#roll(f.serverErrorRate)) return 'serverError';
     if (this.#roll(f.badResponseRate)) return 'badResponse';
+    if (this.#roll(f.undocumentedRate)) return 'undocumented';
     return undefined;
+  }
+
+  /** The message of an undocumented failure (the emulator's own wording: no page lists one). */
+  undocumentedError(): string {
+    return `Something unexpected happened #${++this.#undocumented}`;
   }
 
   savingFault(endpoint: Endpoint): boolean {

@@ -18,6 +18,7 @@ export const OUTCOMES = [
   'timeout',
   'stalled',
   'badResponse',
+  'undocumented',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorConfigInput } from '../../src/emulator/index.js';
+import { WooxyClient, WooxyError, createLimiter } from '../../src/wooxy/index.js';
 import type { Endpoint } from '../../src/wooxy/types.js';
 import { LIST_ID, TOKEN, control, post, startEmulator } from '../helpers/emulator.js';
 import { waitFor } from '../helpers/wait.js';
@@ -94,5 +95,49 @@ describe('stall', () => {
     expect(e.stats()).toMatchObject({ inFlight: 0, stalls: { held: 0 }, processing: { pending: 0 } });
     expect(e.requestLog()).toEqual([]);
     await e.idle(1_000);
+  });
+});
+
+describe('undocumented', () => {
+  it('answers 200 result:false with a numbered message no page lists; add carries a requestId, find none; nothing is queued', async () => {
+    const e = await start({ processing: { auto: false }, faults: { next: [{ kind: 'undocumented', count: 2 }] } });
+    const add = await post(e, 'contacts/add', { contactListId: LIST_ID, contacts: [{ userId: 'u1' }] });
+    expect(add.status).toBe(200);
+    expect(add.json).toEqual({ result: false, requestId: expect.stringMatching(/^[0-9a-f]{24}$/), errors: ['Something unexpected happened #1'] });
+    const find = await post(e, 'request/find', { ids: ['x'] });
+    expect(find.status).toBe(200);
+    expect(find.json).toEqual({ result: false, errors: ['Something unexpected happened #2'] });
+
+    expect(e.request(add.json.requestId!)).toBeUndefined();
+    expect(e.stats().processing.pending).toBe(0);
+    expect(e.requestLog().map((r) => [r.endpoint, r.outcome, r.httpStatus])).toEqual([
+      ['contacts/add', 'undocumented', 200],
+      ['request/find', 'undocumented', 200],
+    ]);
+    expect(e.stats().byEndpoint).toMatchObject({ 'contacts/add': { undocumented: 1 }, 'request/find': { undocumented: 1 } });
+    // The scripted faults are used up: the next add is accepted.
+    expect((await post(e, 'contacts/add', { contactListId: LIST_ID, contacts: [{ userId: 'u1' }] })).json).toMatchObject({ result: true });
+  });
+
+  it('comes before validation, so even a valid body gets it; numbering restarts on reset()', async () => {
+    const e = await start({ faults: { undocumentedRate: 1 } });
+    for (const n of [1, 2]) {
+      const answer = await post(e, 'contacts/remove', { contactListId: LIST_ID, userIds: ['u1'] });
+      expect(answer.json.errors).toEqual([`Something unexpected happened #${n}`]);
+    }
+    e.reset();
+    e.setFaults({ undocumentedRate: 1 });
+    expect((await post(e, 'contacts/remove', { contactListId: LIST_ID, userIds: ['u1'] })).json.errors).toEqual(['Something unexpected happened #1']);
+  });
+
+  it('the client reads it as the service’s trouble (WOOXY_UNDOCUMENTED, retried), not as a rejection of the data', async () => {
+    const e = await start({ faults: { next: [{ kind: 'undocumented', count: 1 }] } });
+    const client = new WooxyClient({ accessToken: TOKEN, baseUrl: e.url, limiter: createLimiter(), retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    const answer = await client.add({ contactListId: LIST_ID, contacts: [{ userId: 'u1' }] });
+    expect(answer.attempts).toBe(2);
+    e.setFaults({ next: [{ kind: 'undocumented', count: 3 }] });
+    const error = await client.add({ contactListId: LIST_ID, contacts: [{ userId: 'u2' }] }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(WooxyError);
+    expect(error).toMatchObject({ code: 'WOOXY_UNDOCUMENTED', retryable: true, messages: ['Something unexpected happened #4'] });
   });
 });
