@@ -8,6 +8,7 @@ import type { Endpoint, RequestStatus } from '../wooxy/types.js';
 import { validateAddRequest, validateFindRequest, validateRemoveRequest, validateUpdateRequest, type RequestContext } from '../wooxy/validate-request.js';
 import { EmulatorClock, formatTimestamp, objectId, seededRandom, shuffle, type Random } from './clock.js';
 import { DEFAULT_FAULTS, faultsPatchSchema, type EmulatorConfig, type FaultKind, type Faults, type FaultsPatch, type ListConfig } from './config.js';
+import { OverlapTracker } from './overlaps.js';
 import { processRequest } from './processor.js';
 import { RequestBook, toStatus, type AsyncEndpoint, type RequestRecord } from './requests.js';
 import { Stalls } from './stalls.js';
@@ -27,6 +28,8 @@ export class EmulatorEngine {
   readonly webhooks: WebhookSender;
   /** Stalled calls still being worked on; idle() waits for them. */
   readonly stalls = new Stalls(() => this.#notify());
+  /** Contacts named by two requests that are both still new. */
+  readonly overlaps = new OverlapTracker();
   readonly seed: number;
   faults: Faults = { ...DEFAULT_FAULTS };
   #lists = new Map<string, ListStore>();
@@ -60,6 +63,7 @@ export class EmulatorEngine {
     this.faults = { ...DEFAULT_FAULTS, ...structuredClone(this.config.faults) };
     this.#lists = new Map(this.config.lists.map((l) => [l.id, new ListStore(listSchemaOf(l))]));
     this.book.clear();
+    this.overlaps.reset();
     this.recorder.reset();
     this.webhooks.clear();
     this.clock.reset();
@@ -183,7 +187,7 @@ export class EmulatorEngine {
     }
   }
 
-  /** Queues a validated request; it stays `new` for the processing delay. */
+  /** Queues a validated request; it stays `new` for the processing delay. Overlaps are counted here. */
   accept(endpoint: AsyncEndpoint, id: string, body: Record<string, unknown>): RequestRecord {
     const now = this.clock.now();
     const record: RequestRecord = {
@@ -200,6 +204,7 @@ export class EmulatorEngine {
       results: { errors: [], success: [] },
     };
     this.book.add(record);
+    this.overlaps.accepted(record);
     this.#schedule();
     return record;
   }
@@ -216,7 +221,7 @@ export class EmulatorEngine {
   }
 
   purge(): number {
-    return this.book.purge(this.clock.now(), this.config.retentionDays * DAY_MS);
+    return this.book.purge(this.clock.now(), this.config.retentionDays * DAY_MS, (r) => this.overlaps.settled(r.id));
   }
 
   // --- processing ----------------------------------------------------------------------------------------
@@ -270,6 +275,7 @@ export class EmulatorEngine {
       failContact: () => this.#rollProcessing(this.faults.contactErrorRate),
     });
     this.book.finish(record, outcome.status, outcome.results, nowMs);
+    this.overlaps.settled(record.id);
     const p = this.recorder.processing;
     p.processed++;
     if (outcome.status === 'fail') p.failedRequests++;
@@ -324,6 +330,7 @@ export class EmulatorEngine {
       requests: r.requests,
       byEndpoint: structuredClone(r.byEndpoint),
       stalls: this.stalls.counts(),
+      overlaps: this.overlaps.stats(),
       processing: { pending: this.book.pendingCount, ...r.processing },
       webhooks: { ...this.webhooks.counts, inFlight: this.webhooks.inFlight },
     };

@@ -4,6 +4,7 @@
  * included: it is the number a client's limiter must keep at or below the limit.
  */
 import { ENDPOINTS, type Endpoint } from '../wooxy/types.js';
+import type { OverlapStats } from './overlaps.js';
 
 export const OUTCOMES = [
   'accepted',
@@ -56,6 +57,8 @@ export interface EmulatorStats {
   byEndpoint: Record<Endpoint, Partial<Record<Outcome, number>>>;
   /** Stalled calls Wooxy holds now (they count in inFlight), and how many of them their client gave up on. */
   stalls: { held: number; clientGone: number };
+  /** Contacts named by two accepted requests of one list while both were still `new` (see overlaps.ts). */
+  overlaps: OverlapStats;
   processing: { pending: number; processed: number; failedRequests: number; contactsSucceeded: number; contactsFailed: number };
   webhooks: { delivered: number; failed: number; dropped: number; attempts: number; inFlight: number };
 }
