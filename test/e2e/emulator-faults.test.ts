@@ -86,6 +86,23 @@ describe('stall', () => {
     expect(e.stats().inFlight).toBe(0);
   });
 
+  it('the request log names every request the emulator stored, those whose client never learnt the id included', async () => {
+    const e = await start({ requestLogLimit: 1_000_000, faults: { stallMs: 200, next: [{ kind: 'stall', endpoint: 'contacts/add' }] } });
+    expect(await postGivingUp(e, 'contacts/add', { contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }, 50)).toMatchObject({ name: 'TimeoutError' });
+    const answered = await post(e, 'contacts/add', { contactListId: LIST_ID, contacts: [{ userId: 'u2' }] });
+    await post(e, 'contacts/add', { contactListId: LIST_ID, contacts: [] });
+    await e.idle(10_000);
+
+    const stored = e
+      .requestLog()
+      .filter((r) => r.outcome === 'accepted' || r.verdict === 'accepted')
+      .map((r) => r.requestId!);
+    expect(stored).toHaveLength(2);
+    expect(stored).toContain(answered.json.requestId);
+    for (const id of stored) expect(e.request(id)?.status).toBe('done');
+    expect(e.stats().processing.processed).toBe(stored.length);
+  });
+
   it('reset() abandons a stalled call: the connection drops, nothing is queued or logged, nothing counts', async () => {
     const e = await start({ faults: { stallMs: 60_000, next: [{ kind: 'stall' }] } });
     const pending = postGivingUp(e, 'contacts/add', { contactListId: LIST_ID, contacts: [{ userId: 'u1' }] }, 30_000);
