@@ -10,7 +10,7 @@ import { ENDPOINTS, WooxyLimits } from '../wooxy/types.js';
 
 const rate = z.number().min(0).max(1);
 
-export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'rateLimit', 'badResponse'] as const;
+export const FAULT_KINDS = ['serverError', 'savingError', 'timeout', 'stall', 'rateLimit', 'badResponse', 'undocumented'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const AUTH_ERRORS = ['invalid', 'noMatches', 'notEnabled', 'noData', 'checkFailed'] as const;
@@ -27,10 +27,23 @@ export const faultsPatchSchema = z
     savingErrorRate: rate,
     /** Fraction of API calls held without an answer until the client gives up. */
     timeoutRate: rate,
+    /**
+     * Fraction of API calls Wooxy is slow on: held stallMs, then validated, accepted and answered as usual.
+     * Unlike a timeout, a stalled call is still being worked on after its client gives up: it keeps counting
+     * toward the concurrency limit until the stall ends, and an add/update/remove is then applied, late.
+     */
+    stallRate: rate,
+    /** How long a stalled call is held (ms, wall time); set it past the client's timeout to make calls land late. */
+    stallMs: z.number().int().min(0),
     /** Fraction of API calls rejected with HTTP 429 as if the concurrency limit were hit. */
     rateLimitRate: rate,
     /** Fraction of API calls answered HTTP 200 with a body that is not JSON. */
     badResponseRate: rate,
+    /**
+     * Fraction of API calls answered HTTP 200 `result:false` with a message no page lists ("Something unexpected
+     * happened #n"); nothing is queued. A client must not mistake it for a rejection of the data.
+     */
+    undocumentedRate: rate,
     /** Sent as Retry-After (seconds) with every 429; null sends none (the vendor documents none). */
     retryAfterSeconds: z.number().min(0).nullable(),
     /** Fraction of accepted requests whose processing fails: every contact ERR_SYSTEM_ERROR, status fail. */
@@ -66,8 +79,11 @@ export const DEFAULT_FAULTS: Faults = {
   serverErrorRate: 0,
   savingErrorRate: 0,
   timeoutRate: 0,
+  stallRate: 0,
+  stallMs: 5_000,
   rateLimitRate: 0,
   badResponseRate: 0,
+  undocumentedRate: 0,
   retryAfterSeconds: null,
   processingFailureRate: 0,
   contactErrorRate: 0,

@@ -8,8 +8,10 @@ import type { Endpoint, RequestStatus } from '../wooxy/types.js';
 import { validateAddRequest, validateFindRequest, validateRemoveRequest, validateUpdateRequest, type RequestContext } from '../wooxy/validate-request.js';
 import { EmulatorClock, formatTimestamp, objectId, seededRandom, shuffle, type Random } from './clock.js';
 import { DEFAULT_FAULTS, faultsPatchSchema, type EmulatorConfig, type FaultKind, type Faults, type FaultsPatch, type ListConfig } from './config.js';
+import { OverlapTracker } from './overlaps.js';
 import { processRequest } from './processor.js';
 import { RequestBook, toStatus, type AsyncEndpoint, type RequestRecord } from './requests.js';
+import { Stalls } from './stalls.js';
 import { Recorder, type EmulatorStats } from './stats.js';
 import { ListStore, contactView, listSchemaOf } from './store.js';
 import { WebhookSender } from './webhooks.js';
@@ -24,6 +26,10 @@ export class EmulatorEngine {
   readonly book = new RequestBook();
   readonly recorder: Recorder;
   readonly webhooks: WebhookSender;
+  /** Stalled calls still being worked on; idle() waits for them. */
+  readonly stalls = new Stalls(() => this.#notify());
+  /** Contacts named by two requests that are both still new. */
+  readonly overlaps = new OverlapTracker();
   readonly seed: number;
   faults: Faults = { ...DEFAULT_FAULTS };
   #lists = new Map<string, ListStore>();
@@ -32,6 +38,8 @@ export class EmulatorEngine {
   #timer: NodeJS.Timeout | undefined;
   #idleWaiters = new Set<() => void>();
   #closed = false;
+  /** Numbers the undocumented failures, so no two read alike and a client cannot match on the text. */
+  #undocumented = 0;
 
   constructor(readonly config: EmulatorConfig) {
     this.seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -41,15 +49,21 @@ export class EmulatorEngine {
     this.reset();
   }
 
-  /** Back to the configured state: no contacts, no requests, empty logs, configured faults, clock at wall time. */
+  /**
+   * Back to the configured state: no contacts, no requests, empty logs, configured faults, clock at wall time.
+   * Stalled calls are abandoned (their connections dropped, nothing queued or logged), so none lands in the new state.
+   */
   reset(): void {
+    this.stalls.abandonAll();
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#undocumented = 0;
     const s = this.seed;
     this.#random = { faults: seededRandom(s), ids: seededRandom(s + 1), order: seededRandom(s + 2), processing: seededRandom(s + 3), webhooks: seededRandom(s + 4) };
     this.faults = { ...DEFAULT_FAULTS, ...structuredClone(this.config.faults) };
     this.#lists = new Map(this.config.lists.map((l) => [l.id, new ListStore(listSchemaOf(l))]));
     this.book.clear();
+    this.overlaps.reset();
     this.recorder.reset();
     this.webhooks.clear();
     this.clock.reset();
@@ -123,9 +137,16 @@ export class EmulatorEngine {
     const f = this.faults;
     if (this.#roll(f.rateLimitRate)) return 'rateLimit';
     if (this.#roll(f.timeoutRate)) return 'timeout';
+    if (this.#roll(f.stallRate)) return 'stall';
     if (this.#roll(f.serverErrorRate)) return 'serverError';
     if (this.#roll(f.badResponseRate)) return 'badResponse';
+    if (this.#roll(f.undocumentedRate)) return 'undocumented';
     return undefined;
+  }
+
+  /** The message of an undocumented failure (the emulator's own wording: no page lists one). */
+  undocumentedError(): string {
+    return `Something unexpected happened #${++this.#undocumented}`;
   }
 
   savingFault(endpoint: Endpoint): boolean {
@@ -166,7 +187,7 @@ export class EmulatorEngine {
     }
   }
 
-  /** Queues a validated request; it stays `new` for the processing delay. */
+  /** Queues a validated request; it stays `new` for the processing delay. Overlaps are counted here. */
   accept(endpoint: AsyncEndpoint, id: string, body: Record<string, unknown>): RequestRecord {
     const now = this.clock.now();
     const record: RequestRecord = {
@@ -183,6 +204,7 @@ export class EmulatorEngine {
       results: { errors: [], success: [] },
     };
     this.book.add(record);
+    this.overlaps.accepted(record);
     this.#schedule();
     return record;
   }
@@ -199,7 +221,7 @@ export class EmulatorEngine {
   }
 
   purge(): number {
-    return this.book.purge(this.clock.now(), this.config.retentionDays * DAY_MS);
+    return this.book.purge(this.clock.now(), this.config.retentionDays * DAY_MS, (r) => this.overlaps.settled(r.id));
   }
 
   // --- processing ----------------------------------------------------------------------------------------
@@ -253,6 +275,7 @@ export class EmulatorEngine {
       failContact: () => this.#rollProcessing(this.faults.contactErrorRate),
     });
     this.book.finish(record, outcome.status, outcome.results, nowMs);
+    this.overlaps.settled(record.id);
     const p = this.recorder.processing;
     p.processed++;
     if (outcome.status === 'fail') p.failedRequests++;
@@ -268,12 +291,12 @@ export class EmulatorEngine {
   // --- waiting -------------------------------------------------------------------------------------------
 
   /**
-   * Idle: nothing due for automatic processing is pending, and no webhook is being delivered. With
-   * `processing.auto: false` pending requests wait for processNow() and do not count.
+   * Idle: no call is stalled, nothing due for automatic processing is pending, and no webhook is being
+   * delivered. With `processing.auto: false` pending requests wait for processNow() and do not count.
    */
   isIdle(): boolean {
     const pending = this.config.processing.auto ? this.book.pendingCount : 0;
-    return pending === 0 && this.webhooks.inFlight === 0;
+    return this.stalls.size === 0 && pending === 0 && this.webhooks.inFlight === 0;
   }
 
   idle(timeoutMs = 10_000): Promise<void> {
@@ -286,7 +309,7 @@ export class EmulatorEngine {
       };
       const timer = setTimeout(() => {
         this.#idleWaiters.delete(done);
-        reject(new Error(`emulator not idle after ${timeoutMs} ms (pending ${this.book.pendingCount}, webhooks ${this.webhooks.inFlight})`));
+        reject(new Error(`emulator not idle after ${timeoutMs} ms (stalled ${this.stalls.size}, pending ${this.book.pendingCount}, webhooks ${this.webhooks.inFlight})`));
       }, timeoutMs);
       this.#idleWaiters.add(done);
     });
@@ -306,6 +329,8 @@ export class EmulatorEngine {
       rejectedConcurrency: r.rejectedConcurrency,
       requests: r.requests,
       byEndpoint: structuredClone(r.byEndpoint),
+      stalls: this.stalls.counts(),
+      overlaps: this.overlaps.stats(),
       processing: { pending: this.book.pendingCount, ...r.processing },
       webhooks: { ...this.webhooks.counts, inFlight: this.webhooks.inFlight },
     };
@@ -313,6 +338,7 @@ export class EmulatorEngine {
 
   close(): void {
     this.#closed = true;
+    this.stalls.abandonAll();
     clearTimeout(this.#timer);
     this.webhooks.cancelAll();
   }

@@ -17,6 +17,7 @@ import type { WebhookLogEntry } from './webhooks.js';
 export { parseEmulatorConfig, loadEmulatorConfig, defaultEmulatorConfig, DEFAULT_DEV_TOKEN, DEFAULT_FAULTS } from './config.js';
 export type { EmulatorConfig, EmulatorConfigInput, Faults, FaultsPatch, FaultKind, ListConfig } from './config.js';
 export type { EmulatorStats, RequestLogEntry, Outcome } from './stats.js';
+export type { OverlapStats, OverlapExample } from './overlaps.js';
 export type { WebhookLogEntry } from './webhooks.js';
 export { CONTROL_PREFIX } from './control.js';
 

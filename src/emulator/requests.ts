@@ -80,13 +80,14 @@ export class RequestBook {
     this.#pending.delete(record);
   }
 
-  /** Forgets every status created more than `retentionMs` before `nowMs`. */
-  purge(nowMs: number, retentionMs: number): number {
+  /** Forgets every status created more than `retentionMs` before `nowMs`; `forgotten` hears of each. */
+  purge(nowMs: number, retentionMs: number, forgotten: (r: RequestRecord) => void = () => {}): number {
     let n = 0;
     for (const [id, r] of this.#all) {
       if (nowMs - r.createdAtMs > retentionMs) {
         this.#all.delete(id);
         this.#pending.delete(r);
+        forgotten(r);
         n++;
       }
     }

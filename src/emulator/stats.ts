@@ -4,6 +4,7 @@
  * included: it is the number a client's limiter must keep at or below the limit.
  */
 import { ENDPOINTS, type Endpoint } from '../wooxy/types.js';
+import type { OverlapStats } from './overlaps.js';
 
 export const OUTCOMES = [
   'accepted',
@@ -16,7 +17,9 @@ export const OUTCOMES = [
   'serverError',
   'savingError',
   'timeout',
+  'stalled',
   'badResponse',
+  'undocumented',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -29,8 +32,16 @@ export interface RequestLogEntry {
   outcome: Outcome;
   /** Contacts (add/update), records (remove) or ids (find) in the body; 0 when unreadable. */
   contactCount: number;
+  /**
+   * add/update/remove: the id this call was given — answered with a failure too (as the pages show), but stored
+   * only when accepted. A `stalled` entry has one only if the call was accepted.
+   */
   requestId: string | null;
   errors: string[];
+  /** A stalled call: how long Wooxy held it before going on (the entry is written when it was done). */
+  stalledMs?: number;
+  /** `stalled` entries: what the client would have been answered had it still been there (`accepted`: applied, late). */
+  verdict?: Outcome;
   /** Undocumented contact keys an accepted add/update carried (dropped, as the vendor presumably does). */
   ignoredKeys?: string[];
   durationMs: number;
@@ -44,6 +55,10 @@ export interface EmulatorStats {
   rejectedConcurrency: number;
   requests: number;
   byEndpoint: Record<Endpoint, Partial<Record<Outcome, number>>>;
+  /** Stalled calls Wooxy holds now (they count in inFlight), and how many of them their client gave up on. */
+  stalls: { held: number; clientGone: number };
+  /** Contacts named by two accepted requests of one list while both were still `new` (see overlaps.ts). */
+  overlaps: OverlapStats;
   processing: { pending: number; processed: number; failedRequests: number; contactsSucceeded: number; contactsFailed: number };
   webhooks: { delivered: number; failed: number; dropped: number; attempts: number; inFlight: number };
 }

@@ -26,6 +26,10 @@ describe('emulator config', () => {
     });
   });
 
+  it('has no upper bound on requestLogLimit, so a test can keep every call it makes', () => {
+    expect(parseEmulatorConfig({ tokens: ['t'], requestLogLimit: 10_000_000 }).requestLogLimit).toBe(10_000_000);
+  });
+
   it('rejects unknown keys, bad rates and bad variable names with CONFIG_INVALID', () => {
     for (const bad of [
       {},
