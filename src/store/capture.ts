@@ -47,16 +47,21 @@ export async function loadStates(ctx: StoreContext, trx: Trx, mapping: string, k
   return rows;
 }
 
-/** TRUNCATE of a mapped table: every contact that is, or is about to be, in the list gets a pending removal. */
+/**
+ * TRUNCATE of a mapped table: every state is cleared, and every contact that is, or is about to be, in the
+ * list gets a pending removal. The states go first (the lock order); the joined `o` is the row as it was.
+ */
 export async function truncateMapping(ctx: StoreContext, trx: Trx, mapping: string, lsn: Lsn, xid: number | null): Promise<number> {
   const { t } = ctx;
   const r = await sql`
+    WITH cleared AS (
+      UPDATE ${t.state} s SET row = NULL, desired = NULL, lsn = ${lsn}::pg_lsn, xid = ${xid}::bigint, updated_at = now()
+      FROM ${t.state} o WHERE s.mapping = ${mapping} AND o.mapping = s.mapping AND o.source_key = s.source_key
+      RETURNING s.source_key, (o.synced IS NOT NULL OR o.desired IS NOT NULL) AS listed
+    )
     INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn)
-    SELECT mapping, source_key, 'pending', NULL, ${lsn}::pg_lsn FROM ${t.state}
-    WHERE mapping = ${mapping} AND (synced IS NOT NULL OR desired IS NOT NULL)
-    ORDER BY mapping, source_key
+    SELECT ${mapping}, source_key, 'pending', NULL, ${lsn}::pg_lsn FROM cleared WHERE listed ORDER BY source_key
     ON CONFLICT (mapping, source_key, state) DO UPDATE SET payload = NULL, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), updated_at = now()`.execute(trx);
-  await sql`UPDATE ${t.state} SET row = NULL, desired = NULL, lsn = ${lsn}::pg_lsn, xid = ${xid}::bigint, updated_at = now() WHERE mapping = ${mapping}`.execute(trx);
   return Number(r.numAffectedRows ?? 0);
 }
 

@@ -1,3 +1,21 @@
+/**
+ * src/store/ holds every statement on the connector's own tables; the stages call named operations. The
+ * rules those statements keep are written beside them (capture.ts: coalescing; delivery.ts: claims, marks,
+ * records; results.ts: applying answers). One rule spans them all:
+ *
+ * LOCK ORDER. A transaction that locks rows of several of these tables takes them in this order, and the
+ * rows of one table in (mapping, source_key) order:
+ *   1. the writer turn (an advisory lock: the stream's writes and snapshot chunks only)
+ *   2. a request row (result application: the request decides whether anything happens at all)
+ *   3. contact_state rows
+ *   4. outbox rows, pending and in flight
+ *   5. dead_letters rows
+ * Claims never wait for a row (FOR UPDATE SKIP LOCKED), so they cannot close a cycle. Within one statement
+ * Postgres does not promise the order in which its parts touch rows: a statement with several data-modifying
+ * parts reads the earlier tables' parts first (a part that is read runs before one that is not), and every
+ * transaction is retried whole after a deadlock all the same (transaction() and withRetries in tx.ts and
+ * retry.ts), so a cycle costs a retry, never a lost write.
+ */
 import { sql, type RawBuilder } from 'kysely';
 import type { DbHandle, Db } from '../db/index.js';
 

@@ -2,7 +2,8 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { StoreContext } from './context.js';
 import { jsonParam } from './context.js';
-import type { Trx } from './tx.js';
+import { withRetries } from './retry.js';
+import { transaction, type Trx } from './tx.js';
 
 /**
  * The dead-letter table: one row per contact that cannot be synced now, with the code and the message that
@@ -105,7 +106,7 @@ export interface RetryOutcome {
  */
 export async function retryDeadLetters(ctx: StoreContext, filter: DeadLetterFilter): Promise<RetryOutcome> {
   const { t } = ctx;
-  return ctx.db.transaction().execute(async (trx) => {
+  return transaction(ctx, null, async (trx) => {
     const queued = await sql`
       INSERT INTO ${t.outbox} (mapping, source_key, state, payload, lsn)
       SELECT s.mapping, s.source_key, 'pending', s.desired, s.lsn
@@ -119,7 +120,7 @@ export async function retryDeadLetters(ctx: StoreContext, filter: DeadLetterFilt
 }
 
 export async function discardDeadLetters(ctx: StoreContext, filter: DeadLetterFilter): Promise<number> {
-  const r = await sql`DELETE FROM ${ctx.t.dead} d WHERE ${where(filter)}`.execute(ctx.db);
+  const r = await withRetries(() => sql`DELETE FROM ${ctx.t.dead} d WHERE ${where(filter)}`.execute(ctx.db));
   return Number(r.numAffectedRows ?? 0);
 }
 

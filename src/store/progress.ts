@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Lsn } from '../source/lsn.js';
 import type { StoreContext } from './context.js';
+import { withRetries } from './retry.js';
 import type { Trx } from './tx.js';
 
 export interface SnapshotProgress {
@@ -84,6 +85,6 @@ export class ProgressStore {
 
   /** Marks a snapshot finished when its last chunk came back empty. */
   async finish(mapping: string): Promise<void> {
-    await sql`UPDATE ${this.t} SET finished_at = now(), rows_total = rows_done, updated_at = now() WHERE mapping = ${mapping}`.execute(this.db);
+    await withRetries(() => sql`UPDATE ${this.t} SET finished_at = now(), rows_total = rows_done, updated_at = now() WHERE mapping = ${mapping}`.execute(this.db));
   }
 }

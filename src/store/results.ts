@@ -4,6 +4,7 @@ import type { ContactPayload } from '../mapping/mapper.js';
 import { jsonParam, type StoreContext } from './context.js';
 import { collectStates } from './delivery.js';
 import { upsertDeadLetters } from './dead-letters.js';
+import { withRetries } from './retry.js';
 import { maybeFenced, transaction, type Fence, type Trx } from './tx.js';
 
 /**
@@ -181,15 +182,17 @@ export async function requestsToCheck(ctx: StoreContext, limit: number): Promise
 }
 
 export async function touchChecked(ctx: StoreContext, ids: readonly string[]): Promise<void> {
-  await sql`UPDATE ${ctx.t.requests} SET checked_at = now() WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new'`.execute(ctx.db);
+  await withRetries(() => sql`UPDATE ${ctx.t.requests} SET checked_at = now() WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new'`.execute(ctx.db));
 }
 
 /** Unresolved requests older than `afterMs` not warned about yet: marked warned and returned, once each. */
 export async function takeOldUnwarned(ctx: StoreContext, afterMs: number): Promise<Array<{ requestId: string; mapping: string; sentAt: Date }>> {
-  const { rows } = await sql<{ request_id: string; mapping: string; sent_at: Date }>`
-    UPDATE ${ctx.t.requests} SET warned = true
-    WHERE status = 'new' AND NOT warned AND sent_at < now() - make_interval(secs => ${afterMs / 1000})
-    RETURNING request_id, mapping, sent_at`.execute(ctx.db);
+  const { rows } = await withRetries(() =>
+    sql<{ request_id: string; mapping: string; sent_at: Date }>`
+      UPDATE ${ctx.t.requests} SET warned = true
+      WHERE status = 'new' AND NOT warned AND sent_at < now() - make_interval(secs => ${afterMs / 1000})
+      RETURNING request_id, mapping, sent_at`.execute(ctx.db),
+  );
   return rows.map((r) => ({ requestId: r.request_id, mapping: r.mapping, sentAt: r.sent_at }));
 }
 
