@@ -13,6 +13,7 @@ import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
 import { storeContext } from './store/context.js';
 import { createWebhookHandler, WEBHOOK_PATH } from './reconcile/webhook.js';
 import type { ReplicationStream } from './source/stream.js';
+import { backoffDelay, RECONNECT } from './lib/backoff.js';
 import { sleep } from './lib/sleep.js';
 import { WooxyClient } from './wooxy/client.js';
 import { createLimiter, type WooxyLimiter } from './wooxy/limiter.js';
@@ -48,6 +49,7 @@ export class Connector {
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private tearingDown: Promise<void> | null = null;
+  private restarting: Promise<void> | null = null;
   /** Aborted when a term of leadership ends: cuts retry backoffs short (see the client's sleep). */
   private term = new AbortController();
 
@@ -162,29 +164,60 @@ export class Connector {
       metrics: this.metrics,
       onElected: async (fence) => {
         this.term = new AbortController();
-        this.pipeline = new Pipeline({
-          config,
-          log: log.child({ epoch: fence.epoch }),
-          metrics: this.metrics,
-          handle: this.handle!,
-          mappers: this.mappers,
-          client: this.client,
-          fence,
-          concurrency: this.limiter.concurrency,
-          webHookUri,
-          captureOnly: this.opts.captureOnly,
-        });
+        const build = () =>
+          new Pipeline({
+            config,
+            log: log.child({ epoch: fence.epoch }),
+            metrics: this.metrics,
+            handle: this.handle!,
+            mappers: this.mappers,
+            client: this.client,
+            fence,
+            concurrency: this.limiter.concurrency,
+            webHookUri,
+            captureOnly: this.opts.captureOnly,
+            onRestart: (reason) => void this.restartPipeline(build, reason),
+          });
+        this.pipeline = build();
         this.metrics.watchStreaming(() => this.pipeline?.isStreaming ?? false);
         await this.pipeline.start();
       },
       onDeposed: async (reason) => {
         log.info({ reason }, 'stopping the pipeline');
         this.term.abort(new Error('wooxy-cdc is stopping this pipeline: the retry was abandoned; the contacts stay pending'));
+        await this.restarting;
         await this.pipeline?.stop();
         this.pipeline = null;
       },
     });
     await this.election.start();
+  }
+
+  /**
+   * Builds this term's pipeline again (a mapped table was created again: its publication, baseline and
+   * reconciliation are decided at start). Within the same term, so with the same fence; a failure to start
+   * is retried with backoff, never left as a leader that does nothing.
+   */
+  private async restartPipeline(build: () => Pipeline, reason: string): Promise<void> {
+    if (this.restarting) return;
+    this.restarting = (async () => {
+      const { log } = this.opts;
+      log.warn({ reason }, 'restarting the pipeline');
+      await this.pipeline?.stop();
+      for (let attempt = 0; this.role === 'leader' && !this.stopping; attempt++) {
+        try {
+          this.pipeline = build();
+          await this.pipeline.start();
+          return;
+        } catch (e) {
+          await this.pipeline?.stop().catch(() => undefined);
+          const delay = backoffDelay(RECONNECT, attempt);
+          log.error({ error: (e as Error).message, code: (e as { code?: string }).code, retryInMs: delay }, 'the pipeline could not start again; retrying');
+          await sleep(delay, this.term.signal).catch(() => undefined);
+        }
+      }
+    })().finally(() => (this.restarting = null));
+    await this.restarting;
   }
 
   /** Stops the pipeline in order, releases the lock, closes the server and the pool. Idempotent. */

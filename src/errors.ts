@@ -36,6 +36,10 @@ export const ErrorCodes = {
   LSN_INVALID: 'LSN_INVALID',
   /** A snapshot or resync stopped by a signal before its last chunk. */
   SNAPSHOT_INTERRUPTED: 'SNAPSHOT_INTERRUPTED',
+  /** The slot the connector streamed from is gone (or moved past what it made durable): changes were never seen. */
+  PG_SLOT_LOST: 'PG_SLOT_LOST',
+  /** The slot was invalidated (max_slot_wal_keep_size): it can no longer be read. */
+  PG_SLOT_INVALIDATED: 'PG_SLOT_INVALIDATED',
   /** A newer leader epoch exists: this instance's pipeline was deposed and its writes fail closed. */
   LEADER_FENCED: 'LEADER_FENCED',
   /** The connector's sessions cannot commit durably (synchronous_commit stays off). */

@@ -13,7 +13,13 @@ import { SlotMonitor } from './source/monitor.js';
 import { prepareSource } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
 import type { ChangeSink } from './source/types.js';
+import { SourceRecovery } from './lifecycle/recovery.js';
+import { fingerprintOf } from './lifecycle/fingerprint.js';
+import { reconcileAtStart } from './lifecycle/startup.js';
+import type { BackgroundLoop } from './lib/loop.js';
+import { readTypeDescriptions } from './source/type-descriptions.js';
 import { storeContext } from './store/context.js';
+import { hasHistory, loadMappingRecords } from './store/lifecycle.js';
 import type { Fence } from './store/tx.js';
 import type { WooxyClient } from './wooxy/client.js';
 
@@ -31,6 +37,8 @@ export interface PipelineOptions {
   webHookUri?: string;
   /** Capture only: no delivery or reconciliation. */
   captureOnly?: boolean;
+  /** Asks the connector to build this term's pipeline again (a mapped table was created again). */
+  onRestart?: (reason: string) => void;
 }
 
 /** Resolves with true when `p` settles within `ms`, false otherwise (p keeps running). */
@@ -57,6 +65,7 @@ export class Pipeline {
   private sender: Sender | null = null;
   private poller: Poller | null = null;
   private snapshots: SnapshotService | null = null;
+  private tables: BackgroundLoop | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: PipelineOptions) {}
@@ -83,8 +92,17 @@ export class Pipeline {
     const { config, log, metrics, handle, mappers, fence } = this.opts;
     const pg = config.postgres;
     const ctx = storeContext(handle);
-    const baseline = await prepareSource({ url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, publishColumns: pg.publishColumns, mappers, log });
+    // A mapping that ran before with this very definition and cannot run now has a broken source (a column
+    // dropped): it stops and the others go on. A changed definition that names what does not exist is the
+    // configuration's mistake: the start fails, naming it (exit 2).
+    const records = await loadMappingRecords(ctx);
+    const known = new Set(mappers.filter((m) => records.get(m.name)?.fingerprint === fingerprintOf(m.definition)).map((m) => m.name));
+    const { durableLsn } = await hasHistory(ctx, pg.slot);
+    const sourceSetup = { url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, publishColumns: pg.publishColumns, mappers, log, known };
+    const baseline = await prepareSource({ ...sourceSetup, durableLsn });
     if (this.stopping) return;
+    // What this start owes to the past (a lost slot, a stop, a changed mapping) is decided before the stream runs.
+    await reconcileAtStart({ ctx, fence, mappers, baseline, durableLsn, log: log.child({ stage: 'lifecycle' }), metrics });
     const byName = new Map(mappers.map((m) => [m.name, m]));
     const writer = new OutboxWriter(ctx, byName, pg.slot, fence);
     // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
@@ -97,6 +115,19 @@ export class Pipeline {
         return outcome;
       },
     };
+    const recovery = new SourceRecovery({
+      ctx,
+      fence,
+      setup: sourceSetup,
+      mappers,
+      baseline,
+      log: log.child({ stage: 'lifecycle' }),
+      metrics,
+      durableLsn: () => writer.durableLsn(),
+      onReconcile: () => this.snapshots?.wake(),
+      onStopped: (mapping, reason) => this.stream?.stopMapping(mapping, reason),
+      onRestart: (reason) => this.opts.onRestart?.(reason),
+    });
     this.stream = new ReplicationStream({
       url: pg.url,
       slot: pg.slot,
@@ -109,26 +140,30 @@ export class Pipeline {
       metrics,
       flushChanges: config.capture.flushChanges,
       flushIntervalMs: config.capture.flushIntervalMs,
+      onStop: (notice) => recovery.mappingStopped(notice),
+      describeTypes: (oids) => readTypeDescriptions(handle.pool, oids),
+      onFailure: (e) => recovery.streamFailed(e),
     });
     this.stream.start();
     this.monitor = new SlotMonitor({ ctx, slot: pg.slot, metrics, log: log.child({ stage: 'monitor' }), intervalMs: pg.monitorIntervalMs, walWarnBytes: pg.walWarnBytes });
     this.monitor.start();
+    this.tables = recovery.watchTables(pg.monitorIntervalMs);
     this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
-    if (config.snapshot.onStart) {
-      // After prepareSource: the slot exists before the first chunk is read, so no change falls between them.
-      this.snapshots = new SnapshotService({
-        handle,
-        mappers,
-        writer: new SnapshotWriter(ctx, byName, fence),
-        chunkSize: config.snapshot.chunkSize,
-        progressIntervalMs: config.snapshot.progressIntervalMs,
-        log: log.child({ stage: 'snapshot' }),
-        metrics,
-        stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
-      });
-      this.snapshots.start();
-    }
+    // After prepareSource: the slot exists before the first chunk is read, so no change falls between them. It
+    // always runs: reconciliations asked for (a gap, a stop, a changed mapping) run whatever snapshot.onStart says.
+    this.snapshots = new SnapshotService({
+      handle,
+      mappers,
+      writer: new SnapshotWriter(ctx, byName, fence),
+      chunkSize: config.snapshot.chunkSize,
+      progressIntervalMs: config.snapshot.progressIntervalMs,
+      log: log.child({ stage: 'snapshot' }),
+      metrics,
+      initial: config.snapshot.onStart,
+      stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
+    });
+    this.snapshots.start();
     if (this.opts.captureOnly) return;
 
     const { delivery, reconcile, wooxy } = config;
@@ -185,6 +220,7 @@ export class Pipeline {
     this.stopping ??= (async () => {
       const { log, config } = this.opts;
       await this.monitor?.stop();
+      await this.tables?.stop();
       await this.heartbeat?.stop();
       await this.snapshots?.stop();
       await this.stream?.stop();

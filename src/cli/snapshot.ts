@@ -9,6 +9,8 @@ import { openSnapshotSession, parseChunkSize, selectMappings, stopOnSignal } fro
 /**
  * `wooxy-cdc snapshot`: reads every row of the mapping(s) again from the first key, whatever an earlier
  * snapshot did, through the same outbox as the stream (a row whose contact is unchanged queues nothing).
+ * With --reconcile it then also queues the removal of every contact whose row is gone (a sweep of the
+ * contact states, in chunks): after a lost slot, a stopped mapping, rows deleted while nothing streamed.
  * Runs beside `wooxy-cdc run`, which sends what it queues once its stream passes each chunk's watermark.
  */
 export function register(program: Command): void {
@@ -18,7 +20,8 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('-m, --mapping <name>', 'only this mapping (default: all)')
     .option('--chunk-size <rows>', 'rows per transaction (default: snapshot.chunkSize)')
-    .action(async (opts: { config: string; mapping?: string; chunkSize?: string }) => {
+    .option('--reconcile', 'also remove the contacts whose rows are gone or no longer pass the filter')
+    .action(async (opts: { config: string; mapping?: string; chunkSize?: string; reconcile?: boolean }) => {
       const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const log = createLogger({ level: config.log.level });
       const chunkSize = parseChunkSize(opts.chunkSize, config.snapshot.chunkSize);
@@ -28,7 +31,7 @@ export function register(program: Command): void {
         for (const mapper of selectMappings(session.mappers, opts.mapping)) {
           const outcome = await runSnapshot(
             { handle: session.handle, mapper, writer: session.writer, chunkSize, log, progress: progressReporter(process.stderr, log, config.snapshot.progressIntervalMs), signal: stop.signal },
-            { kind: 'snapshot', restart: true },
+            { kind: 'snapshot', restart: true, reconcile: opts.reconcile === true, reason: opts.reconcile ? 'wooxy-cdc snapshot --reconcile' : 'wooxy-cdc snapshot' },
           );
           if (!outcome.finished) {
             throw new CdcError('SNAPSHOT_INTERRUPTED', `snapshot of ${mapper.name} stopped after ${outcome.rows} rows; wooxy-cdc run resumes it, wooxy-cdc snapshot starts it over`);

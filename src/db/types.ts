@@ -94,6 +94,33 @@ export interface SnapshotProgressTable {
   started_at: Timestamp;
   updated_at: Timestamp;
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  reconcile: ColumnType<boolean, boolean | undefined, boolean>;
+  reason: string | null;
+  phase: ColumnType<'rows' | 'sweep', 'rows' | 'sweep' | undefined, 'rows' | 'sweep'>;
+  sweep_cursor: string | null;
+  removed: ColumnType<string, number | string | undefined, number | string>;
+}
+
+export interface MappingsTable {
+  name: string;
+  fingerprint: string;
+  definition: ColumnType<Record<string, unknown>, string, string>;
+  list_id: string;
+  table_oid: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  stopped_code: string | null;
+  stopped_reason: string | null;
+  stopped_lsn: string | null;
+  stopped_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  updated_at: Timestamp;
+}
+
+export interface EventsTable {
+  id: Generated<string>;
+  at: Timestamp;
+  level: string;
+  code: string;
+  mapping: string | null;
+  message: string;
 }
 
 export interface Database {
@@ -104,4 +131,6 @@ export interface Database {
   dead_letters: DeadLettersTable;
   snapshot_progress: SnapshotProgressTable;
   leader: LeaderTable;
+  mappings: MappingsTable;
+  events: EventsTable;
 }

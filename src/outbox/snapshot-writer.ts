@@ -4,7 +4,8 @@ import type { SnapshotChunk, SourceTable } from '../snapshot/types.js';
 import { takeWriterTurn } from '../store/capture.js';
 import type { StoreContext } from '../store/context.js';
 import { upsertDeadLetters, type DeadLetterRecord } from '../store/dead-letters.js';
-import { applyChunk, forceResend, type ChunkRecord } from '../store/snapshot.js';
+import { applyChunk, forceResend, sweepChunk, type ChunkRecord } from '../store/snapshot.js';
+import type { SweepChunk } from '../snapshot/reader.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
 
@@ -86,5 +87,21 @@ export class SnapshotWriter {
       await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
       return outcome;
     }, { attempts: 5 });
+  }
+
+  /**
+   * A reconciliation's sweep chunk: the contacts whose rows the read found gone become removals, where the
+   * state is not newer than the read. Same transaction rules as write(): the writers' turn, the watermark
+   * message (delivery sends these removals once the stream has passed the read), and `inTransaction` (the
+   * runner's progress) with the count of removals queued.
+   */
+  async sweep(chunk: SweepChunk, inTransaction: (trx: Trx, removals: number) => Promise<void>): Promise<number> {
+    return transaction(this.ctx, this.fence, async (trx) => {
+      await takeWriterTurn(this.ctx, trx);
+      const removals = await sweepChunk(this.ctx, trx, chunk);
+      await inTransaction(trx, removals);
+      await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
+      return removals;
+    });
   }
 }

@@ -98,4 +98,32 @@ export class ChunkReader {
         return { mapping: this.mapper.name, rows: mapped, watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap, lastKey };
       });
   }
+
+  /**
+   * Which of these contact keys no row of the table has any more, read like a chunk (REPEATABLE READ, READ
+   * ONLY, with its watermark and snapshot), so the sweep can tell a row deleted before the read from one
+   * inserted again after it.
+   */
+  async absent(keys: readonly string[]): Promise<SweepChunk> {
+    const { table } = this;
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const w = await sql<{ lsn: string; snap: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn, pg_current_snapshot()::text AS snap`.execute(trx);
+        const { rows } = await sql<{ k: string }>`
+          SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
+          WHERE NOT EXISTS (SELECT 1 FROM ${sql.raw(table.qualified)} t WHERE t.${sql.raw(table.key)} = x.k::${sql.raw(table.keyType)})`.execute(trx);
+        return { mapping: this.mapper.name, keys: rows.map((r) => r.k), watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap };
+      });
+  }
+}
+
+/** Contact keys whose rows a sweep read found gone, with the read's watermark and snapshot (see SnapshotChunk). */
+export interface SweepChunk {
+  mapping: string;
+  keys: string[];
+  watermark: string;
+  snapshot: string;
 }

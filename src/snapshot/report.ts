@@ -111,5 +111,6 @@ export function progressReporter(out: NodeJS.WriteStream, log: Logger, intervalM
 /** "snapshot users: 50,000 rows in 4s (12,000 rows/s), 49,990 queued, 10 dead-lettered" */
 export function formatOutcome(mode: string, o: RunOutcome): string {
   const rate = o.seconds > 0 ? o.rows / o.seconds : o.rows;
-  return `${mode} ${o.mapping}: ${n(o.rows)} rows in ${formatDuration(o.seconds)} (${n(rate)} rows/s), ${n(o.enqueued)} queued, ${n(o.deadLettered)} dead-lettered`;
+  const removals = o.reconciled ? `, ${n(o.removed)} removal(s) of rows gone` : '';
+  return `${mode} ${o.mapping}: ${n(o.rows)} rows in ${formatDuration(o.seconds)} (${n(rate)} rows/s), ${n(o.enqueued)} queued${removals}, ${n(o.deadLettered)} dead-lettered`;
 }

@@ -53,7 +53,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { SnapshotWriter } from '../outbox/snapshot-writer.js';
 import { storeContext } from '../store/context.js';
 import { ProgressStore } from '../store/progress.js';
-import { ChunkReader, describeTable, estimateRows } from './reader.js';
+import { listContactKeys } from '../store/snapshot.js';
+import { ChunkReader, describeTable, estimateRows, type SweepChunk } from './reader.js';
 import type { ProgressReporter } from './report.js';
 import type { SnapshotChunk } from './types.js';
 
@@ -69,10 +70,16 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   /** Test seam: runs after a chunk is read and before it is written. */
   afterRead?: (chunk: SnapshotChunk) => Promise<void>;
+  /** Test seam: runs after a sweep chunk is read and before it is written. */
+  afterSweepRead?: (chunk: SweepChunk) => Promise<void>;
 }
 
-/** `restart`: from the first key even when a snapshot finished or is halfway. */
-export type RunMode = { kind: 'snapshot'; restart: boolean } | { kind: 'resync'; where?: string };
+/**
+ * `restart`: from the first key even when a snapshot finished or is halfway. `reconcile` (with restart): also
+ * remove the contacts whose rows are gone or fail the filter, by a sweep of the contact states after the rows.
+ * A snapshot resumed halfway keeps the kind it was started as.
+ */
+export type RunMode = { kind: 'snapshot'; restart: boolean; reconcile?: boolean; reason?: string } | { kind: 'resync'; where?: string };
 
 export interface RunOutcome {
   mapping: string;
@@ -88,6 +95,9 @@ export interface RunOutcome {
   applied: number;
   enqueued: number;
   deadLettered: number;
+  /** Whether this run reconciled (swept the contact states); contacts it queued for removal. */
+  reconciled: boolean;
+  removed: number;
   seconds: number;
 }
 
@@ -105,25 +115,33 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
   if (!table.keyIndexed) log.warn({ mapping: mapper.name, key: mapper.key }, `no index leads with ${mapper.key}: every snapshot chunk scans ${table.qualified}`);
   const reader = new ChunkReader(handle.db, mapper, table, mode.kind === 'resync' ? mode.where : undefined);
   const store = new ProgressStore(storeContext(handle));
-  const outcome: RunOutcome = { mapping: mapper.name, finished: false, alreadyDone: false, resumedAfter: null, rows: 0, chunks: 0, applied: 0, enqueued: 0, deadLettered: 0, seconds: 0 };
+  const outcome: RunOutcome = { mapping: mapper.name, finished: false, alreadyDone: false, resumedAfter: null, rows: 0, chunks: 0, applied: 0, enqueued: 0, deadLettered: 0, reconciled: false, removed: 0, seconds: 0 };
 
   const lock = mode.kind === 'snapshot' ? await handle.pool.connect() : null;
   try {
     let cursor: string | null = null;
     let rowsDone = 0;
     let rowsTotal: number | null;
+    let sweep: { cursor: string | null } | null = null;
+    let what = 'snapshot';
     if (lock) {
       const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), $2) AS ok', [`${handle.schema}/${mapper.name}`, SNAPSHOT_LOCK]);
       if (!got.rows[0]?.ok) throw new CdcError('SNAPSHOT_BUSY', `a snapshot of mapping ${mapper.name} is running in another process`);
       const before = mode.kind === 'snapshot' && !mode.restart ? await store.get(mapper.name) : null;
       if (before?.finishedAt) return { ...outcome, finished: true, alreadyDone: true };
-      const p = before ?? (await store.begin(mapper.name, await estimateRows(handle.db, table)));
+      const reconcile = mode.kind === 'snapshot' && mode.reconcile === true;
+      const p = before ?? (await store.begin(mapper.name, await estimateRows(handle.db, table), { reconcile, reason: mode.kind === 'snapshot' ? (mode.reason ?? null) : null }));
       cursor = p.cursor;
       rowsDone = p.rowsDone;
       rowsTotal = p.rowsTotal;
       outcome.resumedAfter = p.cursor;
-      if (p.cursor === null) log.info({ mapping: mapper.name, rowsTotal, chunkSize: opts.chunkSize }, `snapshot of ${mapper.name} started`);
-      else log.info({ mapping: mapper.name, cursor: p.cursor, rowsDone, rowsTotal }, `snapshot of ${mapper.name} resumed after key ${p.cursor}`);
+      outcome.reconciled = p.reconcile;
+      outcome.removed = 0;
+      what = p.reconcile ? 'reconciliation' : 'snapshot';
+      if (p.phase === 'sweep') sweep = { cursor: p.sweepCursor };
+      const why = p.reason ? ` (${p.reason})` : '';
+      if (p.cursor === null && p.phase === 'rows') log.info({ mapping: mapper.name, rowsTotal, chunkSize: opts.chunkSize, reason: p.reason }, `${what} of ${mapper.name} started${why}`);
+      else log.info({ mapping: mapper.name, cursor: p.cursor, phase: p.phase, rowsDone, rowsTotal, reason: p.reason }, `${what} of ${mapper.name} resumed${p.phase === 'sweep' ? ' at its sweep' : ` after key ${p.cursor}`}${why}`);
     } else {
       await reader.validate();
       rowsTotal = await estimateRows(handle.db, table, mode.kind === 'resync' ? mode.where : undefined);
@@ -136,12 +154,12 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
     gauges?.snapshotRowsDone.set({ mapping: mapper.name }, rowsDone);
 
     for (;;) {
-      if (opts.signal?.aborted) break;
+      if (sweep !== null || opts.signal?.aborted) break;
       const chunk = await reader.read(cursor, opts.chunkSize);
       await opts.afterRead?.(chunk);
       const last = chunk.rows.length < opts.chunkSize;
       if (lock && chunk.rows.length === 0) {
-        await store.finish(mapper.name);
+        await store.finishRows(mapper.name);
       } else if (chunk.rows.length > 0) {
         // A chunk's write that loses a deadlock or serialization race is atomic and runs again (store/tx.ts).
         const w = await opts.writer.write(chunk, {
@@ -163,6 +181,22 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
         opts.progress?.update(report());
       }
       if (last) {
+        if (outcome.reconciled) sweep = { cursor: null };
+        else outcome.finished = true;
+        break;
+      }
+    }
+    // A reconciliation's second phase: the contacts whose rows are gone become removals.
+    while (sweep !== null && !opts.signal?.aborted) {
+      const keys = await listContactKeys(storeContext(handle), mapper.name, sweep.cursor, opts.chunkSize);
+      const gone = await reader.absent(keys);
+      await opts.afterSweepRead?.(gone);
+      const last = keys.length < opts.chunkSize;
+      const next = keys.at(-1) ?? sweep.cursor;
+      const removed = await opts.writer.sweep(gone, (trx, n) => store.advanceSweep(trx, mapper.name, { cursor: next, removed: n, finished: last }));
+      outcome.removed += removed;
+      sweep.cursor = next;
+      if (last) {
         outcome.finished = true;
         break;
       }
@@ -174,8 +208,8 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
     }
     outcome.seconds = (Date.now() - started) / 1000;
     log.info(
-      { mapping: mapper.name, finished: outcome.finished, rows: outcome.rows, chunks: outcome.chunks, enqueued: outcome.enqueued, deadLettered: outcome.deadLettered, seconds: outcome.seconds },
-      `${mode.kind} of ${mapper.name} ${outcome.finished ? 'finished' : 'stopped'}: ${outcome.chunks} chunk(s), ${outcome.rows} row(s) read, ${outcome.enqueued} queued`,
+      { mapping: mapper.name, finished: outcome.finished, rows: outcome.rows, chunks: outcome.chunks, enqueued: outcome.enqueued, removed: outcome.removed, deadLettered: outcome.deadLettered, seconds: outcome.seconds },
+      `${mode.kind === 'resync' ? 'resync' : what} of ${mapper.name} ${outcome.finished ? 'finished' : 'stopped'}: ${outcome.chunks} chunk(s), ${outcome.rows} row(s) read, ${outcome.enqueued} queued${outcome.reconciled ? `, ${outcome.removed} removal(s) of rows gone` : ''}`,
     );
     return outcome;
   } finally {

@@ -104,7 +104,7 @@ export class CommitBatcher {
         return;
       }
       case 'relation':
-        this.opts.relations.onRelation(msg, this.#tx?.commitLsn);
+        await this.opts.relations.onRelation(msg, this.#tx?.commitLsn);
         return;
       case 'insert':
       case 'update':

@@ -3,15 +3,30 @@ import { ConfigError, type ConfigProblem } from '../config/loader.js';
 import { CdcError, PgCodes } from '../errors.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
+import { canRead, describeType } from '../mapping/column-types.js';
 import { planTable, readPublished, tableSpec, wantedColumns, type PublishColumns, type TableFacts } from './column-lists.js';
 import { normalizeLsn, type Lsn } from './lsn.js';
+import { ensureSlot, type SlotOutcome } from './slot.js';
+import { readTypeDescriptions } from './type-descriptions.js';
 
 /** Column name → type OID of each mapped table when the connector started: the baseline for schema changes. */
 export type ColumnTypes = Map<string, Map<string, number>>;
 
+/** Why a mapping the connector has run before cannot run now (its table or a column is gone, a type unreadable). */
+export interface MappingStop {
+  code: 'MAPPING_TABLE_DROPPED' | 'MAPPING_SCHEMA_CHANGED';
+  reason: string;
+}
+
 /** What the stream starts from. */
 export interface SourceBaseline {
   types: ColumnTypes;
+  /** Each running mapping's table oid: a table dropped, or dropped and re-created, is told by it. */
+  oids: Map<string, number>;
+  /** Mappings that cannot run now, and why: they are stopped; the others run. */
+  stops: Map<string, MappingStop>;
+  /** What was found of the slot (and the publication): a gap in what the stream saw must be reconciled. */
+  slot: SlotOutcome;
   /**
    * The WAL position once the publication was set up. A change committed before it is decoded with the
    * publication as it was then, so a column a mapping has just started to read may be missing from it.
@@ -28,6 +43,16 @@ export interface SourceSetup {
   publishColumns?: PublishColumns;
   mappers: readonly Mapper[];
   log: Logger;
+  /**
+   * Mappings the connector has run before: one that cannot run now (its table or a column gone, a type it
+   * cannot read) is stopped, not a configuration error, so the others go on and the gap is remembered.
+   */
+  known?: ReadonlySet<string>;
+  /**
+   * The last position durable in the outbox (null when this slot never streamed). A slot gone, invalidated, or
+   * ahead of it means changes the stream never saw: the caller reconciles every mapping.
+   */
+  durableLsn?: string | null;
 }
 
 const qi = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -45,12 +70,20 @@ export async function prepareSource(opts: SourceSetup): Promise<SourceBaseline> 
   await client.connect();
   try {
     const facts = await checkPrerequisites(client, opts.mappers, opts);
-    await ensurePublication(client, opts, facts);
-    await ensureSlot(client, opts);
+    const runnable = { ...opts, mappers: opts.mappers.filter((m) => !facts.stops.has(m.name)) };
+    const publication = await ensurePublication(client, runnable, facts);
+    const slot = await ensureSlot(client, {
+      slot: opts.slot,
+      autoCreate: opts.autoCreate,
+      durableLsn: opts.durableLsn ?? null,
+      // A publication made now is unknown to the slot's past: its older WAL cannot be decoded with it.
+      publicationCreated: publication === 'created',
+      log: opts.log,
+    });
     // The insert position, not the write position: with asynchronous commit, a commit record inserted before the
     // publication changed may not be written yet, and it must still count as before.
     const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-    return { types: facts.types, preparedAt: normalizeLsn(rows[0]!.lsn) };
+    return { types: facts.types, oids: facts.oids, stops: facts.stops, slot, preparedAt: normalizeLsn(rows[0]!.lsn) };
   } finally {
     await client.end();
   }
@@ -58,6 +91,8 @@ export async function prepareSource(opts: SourceSetup): Promise<SourceBaseline> 
 
 export interface SourceFacts {
   types: ColumnTypes;
+  oids: Map<string, number>;
+  stops: Map<string, MappingStop>;
   serverVersion: number;
   /** Each mapped table (quoted, qualified) with its replica identity and the columns its mappings read. */
   tables: Map<string, TableFacts & { columns: string[] }>;
@@ -80,7 +115,7 @@ export function generatedColumnPublished(serverVersion: number, listed: boolean,
 export async function checkPrerequisites(
   client: pg.ClientBase,
   mappers: readonly Mapper[],
-  opts: { publication: string; publishColumns?: PublishColumns },
+  opts: { publication: string; publishColumns?: PublishColumns; known?: ReadonlySet<string> },
 ): Promise<SourceFacts> {
   const problems: string[] = [];
   // Tables and columns the configuration names but the database lacks are configuration errors (exit 2).
@@ -107,7 +142,12 @@ export async function checkPrerequisites(
   const generated: Array<{ m: Mapper; at: string; table: string; column: string; expression: string | null }> = [];
   const tables: SourceFacts['tables'] = new Map();
   const types: ColumnTypes = new Map();
+  const oids = new Map<string, number>();
+  const stops = new Map<string, MappingStop>();
   for (const m of mappers) {
+    // A mapping that ran before and cannot run now stops (the others go on); a new one is a configuration error.
+    const known = opts.known?.has(m.name) === true;
+    const mappingProblems: ConfigProblem[] = [];
     const table = qualified(m);
     const { rows } = await client.query<{ oid: number | null; ident: string | null; can_select: boolean | null }>(
       `SELECT c.oid, c.relreplident AS ident, has_table_privilege(c.oid, 'SELECT') AS can_select
@@ -117,9 +157,11 @@ export async function checkPrerequisites(
     const t = rows[0];
     const at = `mappings[${mappers.indexOf(m)}]`;
     if (!t?.oid) {
-      configProblems.push({ path: `${at}.table`, message: `table ${table} does not exist` });
+      if (known) stops.set(m.name, { code: 'MAPPING_TABLE_DROPPED', reason: `table ${table} does not exist (dropped?)` });
+      else configProblems.push({ path: `${at}.table`, message: `table ${table} does not exist` });
       continue;
     }
+    oids.set(m.name, Number(t.oid));
     if (!t.can_select) problems.push(`mapping ${m.name}: no SELECT privilege on ${table}; run: GRANT SELECT ON ${table} TO ${qi(r?.rolname ?? 'current_user')}`);
     const cols = await client.query<{ attname: string; atttypid: number; attgenerated: string; generation: string | null }>(
       `SELECT a.attname, a.atttypid, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS generation
@@ -130,7 +172,22 @@ export async function checkPrerequisites(
     const byName = new Map(cols.rows.map((c) => [c.attname, Number(c.atttypid)]));
     const missing = m.columns.filter((c) => !byName.has(c));
     for (const c of missing) {
-      for (const path of m.columnPaths.get(c) ?? ['']) configProblems.push({ path: `${at}.${path}`, message: `column ${c} does not exist in ${table}` });
+      for (const path of m.columnPaths.get(c) ?? ['']) mappingProblems.push({ path: `${at}.${path}`, message: `column ${c} does not exist in ${table}` });
+    }
+    // Each column's type against the way the mapping reads it (a jsonb column where text is wanted, say).
+    const described = await readTypeDescriptions(client, [...byName.values()]);
+    for (const c of m.columns) {
+      const type = described.get(byName.get(c) ?? -1);
+      if (!type) continue;
+      for (const u of m.columnUses.get(c) ?? []) {
+        const v = canRead(u.use, type);
+        if (!v.ok) mappingProblems.push({ path: `${at}.${u.path}`, message: `column ${c} of ${table} is ${describeType(type)}: ${u.path} ${v.reason}` });
+      }
+    }
+    if (mappingProblems.length > 0) {
+      if (known) stops.set(m.name, { code: 'MAPPING_SCHEMA_CHANGED', reason: mappingProblems.map((p) => `${p.path}: ${p.message}`).join('; ') });
+      else configProblems.push(...mappingProblems);
+      continue;
     }
     types.set(m.name, new Map(m.columns.filter((c) => byName.has(c)).map((c) => [c, byName.get(c)!])));
     generated.push(...cols.rows.filter((c) => c.attgenerated !== '' && m.columns.includes(c.attname)).map((c) => ({ m, at, table, column: c.attname, expression: c.generation })));
@@ -173,10 +230,11 @@ export async function checkPrerequisites(
   if (problems.length > 0) {
     throw new CdcError('PG_PREREQUISITE', `Postgres is not ready for wooxy-cdc:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { types, serverVersion, tables };
+  return { types, oids, stops, serverVersion, tables };
 }
 
-async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: SourceFacts): Promise<void> {
+/** Verifies or fixes the publication; says whether it had to be created. */
+async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: SourceFacts): Promise<'created' | 'existed'> {
   const publish = opts.publishColumns ?? 'mapped';
   const wanted = new Map(
     [...facts.tables.values()].map((t) => {
@@ -201,8 +259,9 @@ async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: So
       opts.log.info({ publication: opts.publication, tables: [...wanted].map(([t, w]) => tableSpec(t, w.wanted.list)) }, 'publication created');
     } catch (e) {
       if ((e as { code?: string }).code !== PgCodes.DUPLICATE_OBJECT) throw e;
+      return 'existed';
     }
-    return;
+    return 'created';
   }
   const p = pub.rows[0]!;
   if (!p.pubinsert || !p.pubupdate || !p.pubdelete) {
@@ -258,28 +317,5 @@ async function ensurePublication(client: pg.Client, opts: SourceSetup, facts: So
     }
     opts.log.info({ publication: opts.publication, table: r.table, columns: wanted.get(r.table)!.wanted.list ?? 'all' }, 'publication column list set');
   }
-}
-
-async function ensureSlot(client: pg.Client, opts: SourceSetup): Promise<void> {
-  const { rows } = await client.query<{ plugin: string; database: string; current: string }>(
-    'SELECT plugin, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1',
-    [opts.slot],
-  );
-  const createSql = `SELECT pg_create_logical_replication_slot('${opts.slot}', 'pgoutput')`;
-  const slot = rows[0];
-  if (!slot) {
-    if (!opts.autoCreate) {
-      throw new CdcError('PG_SLOT_MISSING', `Replication slot ${opts.slot} does not exist and postgres.autoCreate is false; run:\n  ${createSql};`);
-    }
-    try {
-      await client.query('SELECT pg_create_logical_replication_slot($1, $2)', [opts.slot, 'pgoutput']);
-      opts.log.info({ slot: opts.slot }, 'replication slot created');
-    } catch (e) {
-      if ((e as { code?: string }).code !== PgCodes.DUPLICATE_OBJECT) throw e;
-    }
-    return;
-  }
-  if (slot.plugin !== 'pgoutput' || slot.database !== slot.current) {
-    throw new CdcError('PG_PREREQUISITE', `Replication slot ${opts.slot} uses plugin ${slot.plugin} on database ${slot.database}; wooxy-cdc needs a pgoutput slot on ${slot.current}. Choose another postgres.slot, or drop it.`);
-  }
+  return 'existed';
 }

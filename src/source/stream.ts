@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CommitBatcher } from './batcher.js';
 import { normalizeLsn, ZERO_LSN, type Lsn } from './lsn.js';
-import { RelationTracker } from './relations.js';
+import { RelationTracker, type DescribeTypes, type StopNotice } from './relations.js';
 import type { SourceBaseline } from './setup.js';
 import type { ChangeSink } from './types.js';
 import './pg-types.js';
@@ -31,6 +31,15 @@ export interface StreamOptions {
   /** Reconnect backoff: min(maxBackoffMs, baseBackoffMs·2^attempt), with jitter. */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A mapping stopped on a schema change (the caller remembers it). */
+  onStop?: (notice: StopNotice) => void;
+  /** Describes type oids for the type-change rules (a query on pg_type). */
+  describeTypes?: DescribeTypes;
+  /**
+   * Told of each failed connection before the backoff; it may repair what it recognises (a dropped slot, a
+   * dropped publication) and returns a line for the log: the named error and its remedy.
+   */
+  onFailure?: (e: unknown) => Promise<{ code: string; message: string } | null>;
 }
 
 /**
@@ -60,7 +69,16 @@ export class ReplicationStream {
   #connectedAt = 0;
 
   constructor(private readonly opts: StreamOptions) {
-    this.#relations = new RelationTracker(opts.mappers, opts.baseline, opts.log, (mapping) => opts.metrics?.mappingErrors.set({ mapping }, 1));
+    this.#relations = new RelationTracker(
+      opts.mappers,
+      opts.baseline,
+      opts.log,
+      (notice) => {
+        opts.metrics?.mappingErrors.set({ mapping: notice.mapping }, 1);
+        opts.onStop?.(notice);
+      },
+      opts.describeTypes ?? null,
+    );
   }
 
   get state(): StreamState {
@@ -78,6 +96,11 @@ export class ReplicationStream {
 
   get stoppedMappings(): ReadonlyMap<string, string> {
     return this.#relations.stopped;
+  }
+
+  /** Stops a mapping from outside (its table was dropped): its changes are skipped from now on. */
+  stopMapping(mapping: string, reason: string): void {
+    this.#relations.stopMapping(mapping, reason);
   }
 
   start(): void {
@@ -109,17 +132,26 @@ export class ReplicationStream {
     const policy = { baseMs: this.opts.baseBackoffMs ?? 1_000, maxMs: this.opts.maxBackoffMs ?? 30_000, jitter: 'equal' as const };
     while (!this.#stopping()) {
       this.#state = 'connecting';
+      this.#connectedAt = 0;
+      let failure: unknown = null;
       try {
         await this.#streamOnce();
       } catch (e) {
-        if (!this.#stopping()) this.opts.log.warn({ error: errorText(e), code: (e as { code?: string }).code }, 'replication stream failed');
+        failure = e;
       }
       if (this.#stopping()) break;
-      this.#state = 'waiting';
-      if (Date.now() - this.#connectedAt > 30_000) attempt = 0;
+      // A connection that streamed a while was healthy: the next failure starts the backoff over. One that
+      // never got to stream (a slot that cannot be read) keeps growing it.
+      if (this.#connectedAt !== 0 && Date.now() - this.#connectedAt > 30_000) attempt = 0;
       const delay = backoffDelay(policy, attempt++);
+      const named = failure === null ? null : await this.opts.onFailure?.(failure).catch((e: unknown) => ({ code: 'SOURCE_RECOVERY_FAILED', message: errorText(e) }));
+      if (failure !== null) {
+        if (named) this.opts.log.error({ code: named.code, error: errorText(failure), retryInMs: delay }, named.message);
+        else this.opts.log.warn({ error: errorText(failure), code: (failure as { code?: string }).code, retryInMs: delay }, 'replication stream failed; reconnecting');
+      }
+      this.#state = 'waiting';
       this.opts.metrics?.reconnects.inc();
-      this.opts.log.info({ attempt, delayMs: delay }, 'reconnecting to the replication slot');
+      this.opts.log.debug({ attempt, delayMs: delay }, 'reconnecting to the replication slot');
       await this.#waiter.wait(delay);
     }
   }

@@ -125,3 +125,52 @@ export async function forceResend(ctx: StoreContext, trx: Trx, mapping: string, 
     SELECT count(*)::int AS n FROM ${outbox} WHERE mapping = ${mapping} AND state = 'pending' AND source_key = ANY(${sorted}::text[])`.execute(trx);
   return q.rows[0]?.n ?? 0;
 }
+
+/** The next contact keys of a mapping after `after` (text order): what a reconciliation's sweep checks. */
+export async function listContactKeys(ctx: StoreContext, mapping: string, after: string | null, limit: number): Promise<string[]> {
+  let q = ctx.db.selectFrom('contact_state').select('source_key').where('mapping', '=', mapping).orderBy('source_key').limit(limit);
+  if (after !== null) q = q.where('source_key', '>', after);
+  return (await q.execute()).map((r) => r.source_key);
+}
+
+/**
+ * A reconciliation's sweep: contacts whose rows a read found gone become removals, where the stored state is
+ * not newer than that read (the same test as applyChunk's: a row inserted again after the read, which the
+ * stream has already written, stays). The state is cleared first (the lock order), then each contact that
+ * is or may be in Wooxy gets a pending removal at the read's watermark. Returns the removals queued.
+ */
+export async function sweepChunk(ctx: StoreContext, trx: Trx, chunk: { mapping: string; keys: readonly string[]; watermark: string; snapshot: string }): Promise<number> {
+  if (chunk.keys.length === 0) return 0;
+  const { state, outbox } = ctx.t;
+  const m = chunk.mapping;
+  const S = chunk.watermark;
+  const r = await sql<{ removals: number }>`
+    WITH snap AS (
+      SELECT ${chunk.snapshot}::pg_snapshot AS s, pg_snapshot_xmax(${chunk.snapshot}::pg_snapshot)::text::bigint AS xmax
+    ), cur AS (
+      SELECT s.source_key AS k, s.desired AS old, s.synced, s.lsn AS slsn, s.xid AS sxid,
+             ((snap.xmax >> 32) << 32) | s.xid AS full0, snap.xmax, snap.s AS snapshot
+      FROM unnest(${[...chunk.keys].sort()}::text[]) AS x(k) CROSS JOIN snap
+      JOIN ${state} s ON s.mapping = ${m} AND s.source_key = x.k
+    ), ok AS (
+      SELECT k, old, synced FROM cur WHERE CASE
+        WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
+        ELSE pg_visible_in_snapshot(GREATEST(3, CASE
+               WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296
+               WHEN full0 < xmax - 2147483648 THEN full0 + 4294967296
+               ELSE full0 END)::text::xid8, snapshot)
+      END
+    ), cleared AS (
+      UPDATE ${state} s SET row = NULL, desired = NULL, lsn = ${S}::pg_lsn, xid = NULL, updated_at = now()
+      FROM ok WHERE s.mapping = ${m} AND s.source_key = ok.k AND (s.row IS NOT NULL OR s.desired IS NOT NULL)
+      RETURNING 1
+    ), queued AS (
+      INSERT INTO ${outbox} AS o (mapping, source_key, state, payload, lsn)
+      SELECT ${m}, k, 'pending', NULL, ${S}::pg_lsn FROM ok WHERE old IS NOT NULL OR synced IS NOT NULL ORDER BY k
+      ON CONFLICT (mapping, source_key, state) DO UPDATE
+        SET payload = NULL, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM cleared) AS c, (SELECT count(*) FROM queued)::int AS removals`.execute(trx);
+  return r.rows[0]?.removals ?? 0;
+}

@@ -59,7 +59,7 @@ describe('a snapshot killed halfway', () => {
     await waitFor(async () => (await progress())?.finished_at, { timeoutMs: 60_000, message: 'snapshot finished' }).catch((e: Error) => {
       throw new Error(`${e.message}\n${second.output()}`);
     });
-    await waitFor(() => /snapshot of users finished/.test(second.output()), { message: 'the run logged its end' });
+    await waitFor(() => /snapshot of users finished/.test(second.output()), { message: `the run logged its end\n${second.output()}` });
     const done = (await progress())!;
     // The same run of the snapshot (not restarted), continued after key 3000: seven more chunks were read.
     expect(done).toMatchObject({ rows_done: '10000', chunks_done: 10 });

@@ -226,6 +226,55 @@ describe('snapshot chunks against the stream', () => {
     expect((await state('6'))?.desired).toMatchObject({ userId: '6' });
   });
 
+  it('a reconciling snapshot also removes the contacts whose rows are gone while nothing streamed', async () => {
+    // Two contacts whose deletes the stream never saw (a stopped mapping, a lost slot): states without rows.
+    await tdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
+      SELECT 'users', g::text, jsonb_build_object('id', g::text), jsonb_build_object('userId', g::text), jsonb_build_object('userId', g::text), '0/1'
+      FROM generate_series(7, 8) g`);
+    await tdb.query(`UPDATE wooxy_cdc.contact_state SET synced = desired WHERE source_key IN ('1', '2')`);
+    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    const outcome = await run(undefined, { kind: 'snapshot', restart: true, reconcile: true, reason: 'test' }, 4);
+    expect(outcome).toMatchObject({ finished: true, reconciled: true, removed: 2 });
+    expect(await pendingOf('7')).toMatchObject({ payload: null });
+    expect(await pendingOf('8')).toMatchObject({ payload: null });
+    expect((await state('7'))?.desired).toBeNull();
+    // Rows that are there are left alone: their contacts are what the rows say.
+    expect(await pendingOf('1')).toBeUndefined();
+    expect((await state('1'))?.desired).toMatchObject({ userId: '1' });
+    const progress = (await tdb.query(`SELECT reconcile, phase, removed::int, finished_at IS NOT NULL AS done FROM wooxy_cdc.snapshot_progress`)).rows[0];
+    expect(progress).toEqual({ reconcile: true, phase: 'sweep', removed: 2, done: true });
+  });
+
+  it("a reconciliation's sweep never removes a row inserted again after its read", async () => {
+    await tdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
+      VALUES ('users', '9', '{"id":"9"}', '{"userId":"9"}', '{"userId":"9"}', '0/1')`);
+    await run(
+      undefined,
+      { kind: 'snapshot', restart: true, reconcile: true, reason: 'test' },
+      100,
+    ).then(() => undefined);
+    // A fresh run where row 9 comes back between the sweep's read and its write.
+    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    await tdb.query(`UPDATE wooxy_cdc.contact_state SET row = '{"id":"9"}', desired = '{"userId":"9"}', xid = NULL, lsn = '0/1' WHERE source_key = '9'`);
+    await runSnapshot(
+      {
+        handle: connector.db,
+        mapper: connector.mappers[0]!,
+        writer,
+        chunkSize: 100,
+        log,
+        afterSweepRead: async (chunk) => {
+          expect(chunk.keys).toEqual(['9']);
+          await tdb.query(`INSERT INTO users (id, email, first_name) VALUES (9, 'u9@example.com', 'back')`);
+          await waitFor(async () => (await state('9'))?.desired?.firstName === 'back', { message: 'the insert streamed' });
+        },
+      },
+      { kind: 'snapshot', restart: true, reconcile: true, reason: 'test' },
+    );
+    expect((await state('9'))?.desired).toMatchObject({ userId: '9', firstName: 'back' });
+    expect((await pendingOf('9'))?.payload).toMatchObject({ firstName: 'back' });
+  });
+
   it('a delete whose state delivery already collected is not undone by the stale read', async () => {
     await run(async (chunk) => {
       if (chunk.rows[0]?.id !== '1') return;

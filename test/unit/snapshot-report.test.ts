@@ -19,9 +19,9 @@ describe('snapshot progress', () => {
 
   it('formats durations and outcomes for people', () => {
     expect([formatDuration(4.44), formatDuration(75), formatDuration(3 * 3600 + 5 * 60)]).toEqual(['4.4s', '1m15s', '3h05m']);
-    expect(formatOutcome('resync', { mapping: 'users', finished: true, alreadyDone: false, resumedAfter: null, rows: 20, chunks: 1, applied: 20, enqueued: 20, deadLettered: 0, seconds: 0.5 })).toBe(
-      'resync users: 20 rows in 0.5s (40 rows/s), 20 queued, 0 dead-lettered',
-    );
+    const outcome = { mapping: 'users', finished: true, alreadyDone: false, resumedAfter: null, rows: 20, chunks: 1, applied: 20, enqueued: 20, deadLettered: 0, reconciled: false, removed: 0, seconds: 0.5 };
+    expect(formatOutcome('resync', outcome)).toBe('resync users: 20 rows in 0.5s (40 rows/s), 20 queued, 0 dead-lettered');
+    expect(formatOutcome('snapshot', { ...outcome, reconciled: true, removed: 3 })).toBe('snapshot users: 20 rows in 0.5s (40 rows/s), 20 queued, 3 removal(s) of rows gone, 0 dead-lettered');
   });
 
   it('logs at most one line per interval, and always the last', () => {
