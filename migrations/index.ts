@@ -4,6 +4,7 @@ import { delivery } from './0002_delivery.js';
 import { snapshot } from './0003_snapshot.js';
 import { fillfactor } from './0004_fillfactor.js';
 import { integrity } from './0005_integrity.js';
+import { deadLetters } from './0008_dead_letters.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -15,4 +16,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0003_snapshot', snapshot],
   ['0004_fillfactor', fillfactor],
   ['0005_integrity', integrity],
+  ['0008_dead_letters', deadLetters],
 ];
