@@ -10,8 +10,12 @@ import { transaction, type Trx } from './tx.js';
  * The dead-letter table: one row per contact that is not in sync now and will not be without a change, with
  * the code and the message that say why. Written by the stream and snapshots (ROW_INVALID: the vendor's
  * rules reject the row), by delivery (a documented rejection of the contact) and by reconciliation (a
- * per-contact error Wooxy reported; IDENTIFIER_TAKEN: another contact of the mapping holds an identifier,
- * until it lets go of it: settleDeadLetters).
+ * per-contact error Wooxy reported; IDENTIFIER_TAKEN: another contact of the mapping holds an identifier).
+ *
+ * It describes the present, so `wooxy_cdc_dead_letter_contacts` (sampled from it) counts contacts out of
+ * sync now. A dead letter goes when its contact syncs after all: Wooxy confirms a call of it
+ * (settleDeadLetters), delivery finds nothing left to send (dropSettled in delivery.ts), the contact it
+ * names as blocking it lets go of the identifier (settleDeadLetters), or the operator retries or discards it.
  */
 export interface DeadLetterRecord {
   mapping: string;
@@ -70,10 +74,10 @@ export interface Released {
 
 /**
  * Wooxy confirmed a call of each of `synced` (reconciliation, after writing their synced states in this
- * transaction). A contact dead-lettered as blocked by one of them (IDENTIFIER_TAKEN) whose synced state no
- * longer holds the identifier (changed, cleared, or removed from Wooxy) is released: its current desired
- * state is queued (a newer pending entry is kept) and its dead letter goes. Emails compare
- * case-insensitively, as Wooxy compares them.
+ * transaction): they are in sync, and their dead letters go. A contact dead-lettered as blocked by one of
+ * them (IDENTIFIER_TAKEN) whose synced state no longer holds the identifier (changed, cleared, or removed
+ * from Wooxy) is released: its current desired state is queued (a newer pending entry is kept) and its dead
+ * letter goes. Emails compare case-insensitively, as Wooxy compares them.
  *
  * One statement, so the dead letters it releases are the ones it queues. Outbox before dead letters (the
  * lock order): the final SELECT reads `queued` first. A dead letter rewritten meanwhile for another blocker
@@ -103,10 +107,14 @@ export async function settleDeadLetters(ctx: StoreContext, trx: Trx, synced: Rea
       ON CONFLICT (mapping, source_key, state) DO NOTHING
       RETURNING 1
     ),
+    gone AS (
+      SELECT m AS mapping, k AS source_key, NULL::text AS blocked_key, NULL::text AS blocked_field, NULL::text AS blocked_value FROM x
+      UNION ALL SELECT * FROM released
+    ),
     cleared AS (
-      DELETE FROM ${t.dead} d USING released g
+      DELETE FROM ${t.dead} d USING gone g
       WHERE d.mapping = g.mapping AND d.source_key = g.source_key
-        AND d.blocked_key = g.blocked_key AND d.blocked_field = g.blocked_field AND d.blocked_value = g.blocked_value
+        AND (g.blocked_key IS NULL OR (d.blocked_key = g.blocked_key AND d.blocked_field = g.blocked_field AND d.blocked_value = g.blocked_value))
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*)::int FROM cleared) AS cleared,

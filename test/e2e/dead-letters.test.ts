@@ -1,6 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connector.js';
+import { createDb } from '../../src/db/index.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { storeContext } from '../../src/store/context.js';
+import { retryDeadLetters } from '../../src/store/dead-letters.js';
 import { projectionDiff } from '../helpers/converge.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
@@ -19,8 +22,12 @@ interface DeadRow {
   blocked_value: string | null;
 }
 
-/** Two rows that share an identifier, against a real Postgres and the emulator. */
-describe('dead letters: shared identifiers', () => {
+/**
+ * Dead letters describe the present, against a real Postgres and the emulator: two rows that share an
+ * identifier, and contacts that sync after all (a row fixed, a row fixed back to what Wooxy holds, a contact
+ * sent again), each leaving the table and the gauge.
+ */
+describe('dead letters: shared identifiers, and contacts that sync after all', () => {
   let tdb: TestDatabase;
   let emulator: Emulator;
   let connector: Connector | undefined;
@@ -146,6 +153,59 @@ describe('dead letters: shared identifiers', () => {
     await waitFor(() => contact('21')?.email === 'A@example.com', { message: 'user 21 updated with the freed email' });
     await converged(c);
     expect(contact('21')).toMatchObject({ firstName: 'Bee' });
+    expect(await dead()).toEqual([]);
+    await waitFor(async () => Object.keys(await gauge(c)).length === 0, { message: 'the gauge follows' });
+  });
+
+  it('a contact that syncs after all leaves the dead-letter table: a row fixed, a row fixed back to what Wooxy holds, a contact sent again', async () => {
+    const c = await start({ maxAttempts: 2 });
+    await tdb.query(`INSERT INTO users (id, email, phone) VALUES (31, 'u31@example.com', '+15555550031'), (36, 'u36@example.com', '+15555550036')`);
+    await converged(c);
+
+    // Row checks: 30 is invalid from the start, 31 becomes invalid (Wooxy keeps its last valid version).
+    await tdb.query(`INSERT INTO users (id, email, phone) VALUES (30, 'u30@example.com', 'not-a-phone')`);
+    await tdb.query(`UPDATE users SET phone = 'nope' WHERE id = 31`);
+    await waitFor(async () => (await dead()).length === 2, { message: 'two ROW_INVALID dead letters' });
+    expect((await dead()).map((d) => [d.source_key, d.error_code])).toEqual([
+      ['30', 'ROW_INVALID'],
+      ['31', 'ROW_INVALID'],
+    ]);
+    await waitFor(async () => (await gauge(c)).ROW_INVALID === 2, { message: 'the gauge counts them' });
+
+    // 30 is fixed: it is sent, and once Wooxy confirms it its dead letter goes.
+    await tdb.query(`UPDATE users SET phone = '+15555550030' WHERE id = 30`);
+    await waitFor(async () => contact('30')?.phoneNumber === '+15555550030' && (await dead('30')).length === 0, { message: 'row 30 synced and its dead letter gone' });
+
+    // 31 is fixed back to exactly what Wooxy holds: nothing is sent (delivery drops it as unchanged), and
+    // the dead letter goes all the same.
+    const sent = async () => (await c.metrics.contactsSent.get()).values.reduce((n, v) => n + v.value, 0);
+    const before = await sent();
+    await tdb.query(`UPDATE users SET phone = '+15555550031' WHERE id = 31`);
+    await waitFor(async () => (await dead('31')).length === 0 && (await open()) === 0, { message: "row 31's dead letter gone" });
+    expect(await sent()).toBe(before);
+
+    // Spoilt and restored within one transaction: the row is valid when written, so no dead letter is left.
+    await tdb.query(`BEGIN; UPDATE users SET phone = 'nope' WHERE id = 36; UPDATE users SET phone = '+15555550036' WHERE id = 36; COMMIT`);
+    await tdb.query(`INSERT INTO users (id, email) VALUES (37, 'u37@example.com')`);
+    await waitFor(() => contact('37'), { message: 'a later row arrives, so the transaction before it was written' });
+    expect(await dead('36')).toEqual([]);
+
+    // Wooxy fails 40 and 41 until their attempts run out (ERR_SYSTEM_ERROR), then works again.
+    emulator.setFaults({ contactErrorRate: 1 });
+    await tdb.query(`INSERT INTO users (id, email) VALUES (40, 'u40@example.com'), (41, 'u41@example.com')`);
+    await waitFor(async () => (await dead()).filter((d) => d.error_code === 'ERR_SYSTEM_ERROR').length === 2, { message: 'two contacts dead-lettered by Wooxy' });
+    emulator.setFaults({ contactErrorRate: 0 });
+    await waitFor(async () => (await gauge(c)).ERR_SYSTEM_ERROR === 2, { message: 'the gauge counts them' });
+    // 40 is sent again by its row's next change; 41 by the operator. Both arrive and leave the table.
+    await tdb.query(`UPDATE users SET first_name = 'Forty' WHERE id = 40`);
+    const handle = createDb({ url: tdb.url, schema: 'wooxy_cdc' });
+    try {
+      expect(await retryDeadLetters(storeContext(handle), { key: '41' })).toEqual({ retried: 1, queued: 1 });
+    } finally {
+      await handle.close();
+    }
+    await waitFor(() => contact('40')?.firstName === 'Forty' && contact('41'), { message: 'both sent again' });
+    await converged(c);
     expect(await dead()).toEqual([]);
     await waitFor(async () => Object.keys(await gauge(c)).length === 0, { message: 'the gauge follows' });
   });
