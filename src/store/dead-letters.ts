@@ -138,6 +138,8 @@ export interface DeadLetter {
   firstSeen: string;
   lastSeen: string;
   payload: Record<string, unknown> | null;
+  /** IDENTIFIER_TAKEN: the contact holding the identifier; the dead letter goes when it lets go of it. */
+  blockedBy: Blocker | null;
 }
 
 function where(f: DeadLetterFilter): RawBuilder<unknown> {
@@ -151,7 +153,7 @@ function where(f: DeadLetterFilter): RawBuilder<unknown> {
 export async function listDeadLetters(ctx: StoreContext, filter: DeadLetterFilter = {}, limit = 1000): Promise<DeadLetter[]> {
   let q = ctx.db
     .selectFrom('dead_letters as d')
-    .select(['d.mapping', 'd.source_key', 'd.op', 'd.error_code', 'd.human_error', 'd.attempts', 'd.first_seen', 'd.last_seen', 'd.payload'])
+    .select(['d.mapping', 'd.source_key', 'd.op', 'd.error_code', 'd.human_error', 'd.attempts', 'd.first_seen', 'd.last_seen', 'd.payload', 'd.blocked_key', 'd.blocked_field', 'd.blocked_value'])
     .orderBy('d.last_seen', 'desc')
     .orderBy('d.mapping')
     .orderBy('d.source_key')
@@ -170,6 +172,7 @@ export async function listDeadLetters(ctx: StoreContext, filter: DeadLetterFilte
     firstSeen: new Date(r.first_seen).toISOString(),
     lastSeen: new Date(r.last_seen).toISOString(),
     payload: r.payload,
+    blockedBy: r.blocked_key !== null && r.blocked_field !== null && r.blocked_value !== null ? { key: r.blocked_key, field: r.blocked_field, value: r.blocked_value } : null,
   }));
 }
 

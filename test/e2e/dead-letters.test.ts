@@ -3,7 +3,7 @@ import type { Connector } from '../../src/connector.js';
 import { createDb } from '../../src/db/index.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { storeContext } from '../../src/store/context.js';
-import { retryDeadLetters } from '../../src/store/dead-letters.js';
+import { listDeadLetters, retryDeadLetters } from '../../src/store/dead-letters.js';
 import { projectionDiff } from '../helpers/converge.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
@@ -143,6 +143,15 @@ describe('dead letters: shared identifiers, and contacts that sync after all', (
     const [letter] = await waitFor(async () => (await dead('21')).length === 1 && dead('21'), { message: 'user 21 dead-lettered' });
     expect(letter).toMatchObject({ error_code: 'IDENTIFIER_TAKEN', attempts: 1, blocked_key: '20', blocked_field: 'email', blocked_value: 'A@example.com' });
     expect(letter!.human_error).toMatch(/^email A@example\.com is held by users\/20 \(Wooxy: ERR_CONTACT_DUPLICATION_ATTEMPT: email A@example\.com belongs to another contact/);
+    const handle = createDb({ url: tdb.url, schema: 'wooxy_cdc' });
+    try {
+      // `dead-letters list --json` names the blocker too.
+      expect(await listDeadLetters(storeContext(handle), { key: '21' })).toEqual([
+        expect.objectContaining({ code: 'IDENTIFIER_TAKEN', blockedBy: { key: '20', field: 'email', value: 'A@example.com' } }),
+      ]);
+    } finally {
+      await handle.close();
+    }
     expect(await answersAbout('21')).toEqual(['success', 'ERR_CONTACT_DUPLICATION_ATTEMPT']);
     // Wooxy keeps user 21 as it was.
     expect(contact('21')).toMatchObject({ email: 'b@example.com' });
