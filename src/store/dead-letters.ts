@@ -74,7 +74,9 @@ export interface Released {
 
 /**
  * Wooxy confirmed a call of each of `synced` (reconciliation, after writing their synced states in this
- * transaction): they are in sync, and their dead letters go. A contact dead-lettered as blocked by one of
+ * transaction): they are in sync, and their dead letters go — except a ROW_INVALID one written after the
+ * confirmed payload was captured (the contact's state has a newer LSN than the call's entry): the row is
+ * invalid now, and Wooxy holds an older version of it. A contact dead-lettered as blocked by one of
  * them (IDENTIFIER_TAKEN) whose synced state no longer holds the identifier (changed, cleared, or removed
  * from Wooxy) is released: its current desired state is queued (a newer pending entry is kept) and its dead
  * letter goes. Emails compare case-insensitively, as Wooxy compares them.
@@ -87,15 +89,15 @@ export interface Released {
  * transaction's synced write waited for its dead letter to commit, and this statement, started after that
  * write, sees it.
  */
-export async function settleDeadLetters(ctx: StoreContext, trx: Trx, synced: ReadonlyArray<{ mapping: string; key: string }>): Promise<Released[]> {
+export async function settleDeadLetters(ctx: StoreContext, trx: Trx, synced: ReadonlyArray<{ mapping: string; key: string; lsn: string }>): Promise<Released[]> {
   if (synced.length === 0) return [];
   const { t } = ctx;
   const keys = [...synced].sort((a, b) => (a.mapping === b.mapping ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.mapping < b.mapping ? -1 : 1));
   const { rows } = await sql<{ released: Released[] | null; cleared: number }>`
-    WITH x AS (SELECT * FROM jsonb_to_recordset(${jsonParam(keys.map((k) => ({ m: k.mapping, k: k.key })))}) AS x(m text, k text)),
+    WITH x AS (SELECT * FROM jsonb_to_recordset(${jsonParam(keys.map((k) => ({ m: k.mapping, k: k.key, l: k.lsn })))}) AS x(m text, k text, l pg_lsn)),
     released AS MATERIALIZED (
       SELECT d.mapping, d.source_key, d.blocked_key, d.blocked_field, d.blocked_value FROM ${t.dead} d
-      JOIN x ON d.mapping = x.m AND d.blocked_key = x.k
+      JOIN x ON d.mapping = x.m AND d.blocked_key = x.k AND d.blocked_key IS NOT NULL
       LEFT JOIN ${t.state} h ON h.mapping = d.mapping AND h.source_key = d.blocked_key
       WHERE NOT COALESCE(CASE WHEN d.blocked_field = 'email' THEN lower(h.synced ->> 'email') = lower(d.blocked_value)
                               ELSE h.synced ->> d.blocked_field = d.blocked_value END, false)
@@ -108,13 +110,16 @@ export async function settleDeadLetters(ctx: StoreContext, trx: Trx, synced: Rea
       RETURNING 1
     ),
     gone AS (
-      SELECT m AS mapping, k AS source_key, NULL::text AS blocked_key, NULL::text AS blocked_field, NULL::text AS blocked_value FROM x
-      UNION ALL SELECT * FROM released
+      SELECT x.m AS mapping, x.k AS source_key, NULL::text AS blocked_key, NULL::text AS blocked_field, NULL::text AS blocked_value,
+             COALESCE(s.lsn > x.l, false) AS newer
+      FROM x LEFT JOIN ${t.state} s ON s.mapping = x.m AND s.source_key = x.k
+      UNION ALL SELECT *, false FROM released
     ),
     cleared AS (
       DELETE FROM ${t.dead} d USING gone g
       WHERE d.mapping = g.mapping AND d.source_key = g.source_key
-        AND (g.blocked_key IS NULL OR (d.blocked_key = g.blocked_key AND d.blocked_field = g.blocked_field AND d.blocked_value = g.blocked_value))
+        AND CASE WHEN g.blocked_key IS NULL THEN NOT (g.newer AND d.error_code = 'ROW_INVALID')
+                 ELSE d.blocked_key = g.blocked_key AND d.blocked_field = g.blocked_field AND d.blocked_value = g.blocked_value END
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*)::int FROM cleared) AS cleared,

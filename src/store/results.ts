@@ -136,7 +136,7 @@ export async function applyResult(
       SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM retried)`.execute(trx);
     const stray = current.stray ?? [];
     await requeueInDoubt(ctx, trx, stray);
-    const released = await settleDeadLetters(ctx, trx, successes.map((r) => ({ mapping: r.m, key: r.k })));
+    const released = await settleDeadLetters(ctx, trx, successes.map((r) => ({ mapping: r.m, key: r.k, lsn: r.l })));
     await upsertDeadLetters(
       ctx,
       trx,

@@ -218,4 +218,29 @@ describe('dead letters: shared identifiers, and contacts that sync after all', (
     expect(await dead()).toEqual([]);
     await waitFor(async () => Object.keys(await gauge(c)).length === 0, { message: 'the gauge follows' });
   });
+
+  it("Wooxy's confirmation of an older version leaves a newer ROW_INVALID in place: the row is invalid now", async () => {
+    // Wooxy holds requests until told to process them, so the row can change while its call is in flight.
+    await emulator.close();
+    emulator = await createEmulator({ seed: 11, tokens: [TOKEN], lists: [{ id: LIST }], processing: { auto: false } });
+    const c = await start();
+    await tdb.query(`INSERT INTO users (id, email, phone) VALUES (50, 'u50@example.com', '+15555550050')`);
+    await waitFor(async () => (await tdb.query(`SELECT 1 FROM wooxy_cdc.outbox WHERE source_key = '50' AND state = 'inflight'`)).rows.length === 1, { message: 'the add in flight' });
+    await tdb.query(`UPDATE users SET phone = 'nope' WHERE id = 50`);
+    await waitFor(async () => (await dead('50')).length === 1, { message: 'ROW_INVALID while the add is in flight' });
+    await waitFor(async () => {
+      emulator.processNow();
+      return (await open()) === 0 && contact('50');
+    }, { message: 'the add confirmed' });
+    expect(await dead('50')).toEqual([expect.objectContaining({ error_code: 'ROW_INVALID' })]);
+    await waitFor(async () => (await gauge(c)).ROW_INVALID === 1, { message: 'the gauge counts it' });
+
+    await tdb.query(`UPDATE users SET phone = '+15555550051' WHERE id = 50`);
+    await waitFor(async () => {
+      emulator.processNow();
+      return (await open()) === 0 && contact('50')?.phoneNumber === '+15555550051';
+    }, { message: 'the fixed row confirmed' });
+    expect(await dead()).toEqual([]);
+    await waitFor(async () => Object.keys(await gauge(c)).length === 0, { message: 'the gauge follows' });
+  });
 });
