@@ -141,7 +141,7 @@ export async function applyStatus(opts: ApplyOptions, status: RequestStatus, via
     }
   }
   for (const r of report.released) {
-    log.info({ mapping: r.mapping, key: r.key, requestId: status.id, heldBy: r.by, [r.field]: r.value }, 'contact queued again: the contact that held its identifier let go of it');
+    log.info({ mapping: r.mapping, key: r.key, requestId: status.id, heldBy: r.by, identifier: `${r.field} ${r.value}` }, 'contact queued again: the contact that held its identifier let go of it');
   }
   if (report.stray > 0) log.info({ requestId: status.id, contacts: report.stray }, 'a request that overlapped another resolved: its contacts are sent again from their current state');
   log.debug({ requestId: status.id, status: status.status, via, contacts: report.rows.length }, 'request resolved');

@@ -26,7 +26,10 @@ export interface Holder {
  *
  * FOR SHARE: until this transaction ends, no answer can change what the holders hold. A dead letter naming
  * one of them as the blocker is then either written before the holder's synced state changes, and found by
- * that change's settleDeadLetters, or not written at all (see settleDeadLetters in dead-letters.ts).
+ * that change's settleDeadLetters, or not written at all (see settleDeadLetters in dead-letters.ts). These
+ * share locks come after the request's own state rows, so outside the key order of context.ts: two results
+ * whose contacts hold each other's identifiers could deadlock, and the loser is retried whole (transaction()),
+ * a cost paid only on such refusals.
  */
 export async function findHolders(ctx: StoreContext, trx: Trx, mapping: string, wanted: readonly Identifiers[]): Promise<Holder[]> {
   const emails = new Set<string>();
