@@ -5,6 +5,7 @@ import { snapshot } from './0003_snapshot.js';
 import { fillfactor } from './0004_fillfactor.js';
 import { integrity } from './0005_integrity.js';
 import { lifecycle } from './0006_lifecycle.js';
+import { deadLetters } from './0008_dead_letters.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -17,4 +18,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0004_fillfactor', fillfactor],
   ['0005_integrity', integrity],
   ['0006_lifecycle', lifecycle],
+  ['0008_dead_letters', deadLetters],
 ];

@@ -13,6 +13,11 @@ export const ErrorCodes = {
   PG_PUBLICATION_COLUMNS: 'PG_PUBLICATION_COLUMNS',
   MAPPING_SCHEMA_CHANGED: 'MAPPING_SCHEMA_CHANGED',
   ROW_INVALID: 'ROW_INVALID',
+  /**
+   * A dead letter: another contact of the mapping holds (at Wooxy) and still wants an identifier this one
+   * wants; two source rows share an email, a phone number or a userId.
+   */
+  IDENTIFIER_TAKEN: 'IDENTIFIER_TAKEN',
   WOOXY_VALIDATION: 'WOOXY_VALIDATION',
   WOOXY_UNAUTHORIZED: 'WOOXY_UNAUTHORIZED',
   WOOXY_RATE_LIMITED: 'WOOXY_RATE_LIMITED',

@@ -81,6 +81,10 @@ export interface DeadLettersTable {
   attempts: Generated<number>;
   first_seen: Timestamp;
   last_seen: Timestamp;
+  /** IDENTIFIER_TAKEN: the contact (same mapping) holding one of this contact's identifiers, and which one. */
+  blocked_key: string | null;
+  blocked_field: 'userId' | 'email' | 'phoneNumber' | null;
+  blocked_value: string | null;
 }
 
 export interface SnapshotProgressTable {

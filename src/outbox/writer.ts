@@ -99,7 +99,8 @@ export class OutboxWriter implements ChangeSink {
     const outcome: WriteOutcome = { enqueued: 0, unchanged: 0, deadLettered: 0, invalid: [], truncated: [] };
     await takeWriterTurn(this.ctx, trx);
     const working = await this.load(trx, changes);
-    const dead: DeadLetterRecord[] = [];
+    // By contact: a later valid change of the same batch withdraws an earlier ROW_INVALID (dead letters describe the present).
+    const dead = new Map<string, DeadLetterRecord>();
     const truncated: Array<{ mapping: string; lsn: Lsn; xid: number | null }> = [];
 
     for (const change of changes) {
@@ -112,7 +113,8 @@ export class OutboxWriter implements ChangeSink {
         }
         continue;
       }
-      const w = working.get(`${change.mapping}\u0000${change.key}`)!;
+      const contact = `${change.mapping}\u0000${change.key}`;
+      const w = working.get(contact)!;
       let row: Row | null;
       if (change.kind === 'delete') row = null;
       else {
@@ -127,10 +129,11 @@ export class OutboxWriter implements ChangeSink {
       w.xid = change.xid ?? null;
       const d = desiredOf(mapper, row);
       if (!d.ok) {
-        dead.push({ mapping: change.mapping, key: change.key, op: change.kind === 'insert' ? 'add' : 'update', payload: row, code: 'ROW_INVALID', message: d.message });
+        dead.set(contact, { mapping: change.mapping, key: change.key, op: change.kind === 'insert' ? 'add' : 'update', payload: row, code: 'ROW_INVALID', message: d.message });
         w.keepDesired = !w.desiredKnown; // the contact keeps its last valid desired state
         continue;
       }
+      dead.delete(contact);
       w.desired = d.desired;
       w.desiredKnown = true;
       w.keepDesired = false;
@@ -154,9 +157,9 @@ export class OutboxWriter implements ChangeSink {
       outcome.unchanged = records.length - n;
     }
 
-    await upsertDeadLetters(this.ctx, trx, dead);
-    outcome.deadLettered = dead.length;
-    outcome.invalid = dead;
+    await upsertDeadLetters(this.ctx, trx, [...dead.values()]);
+    outcome.deadLettered = dead.size;
+    outcome.invalid = [...dead.values()];
 
     if (durableLsn) await recordDurableLsn(this.ctx, trx, this.slot, durableLsn);
     failpoint('outbox.before-commit');

@@ -5,6 +5,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { StoreContext } from '../store/context.js';
 import { applyResult, type ApplyOutcome, type InflightEntry, type ResultRow } from '../store/results.js';
 import type { Fence } from '../store/tx.js';
+import { settleTaken, TAKEN_CODES } from './identifiers.js';
 import type { RequestStatus, ResultContact } from '../wooxy/types.js';
 
 export type { ApplyOutcome } from '../store/results.js';
@@ -48,7 +49,9 @@ function fallbackDelayMs(attempts: number): number {
  * exists is sent again as an update, an update told it does not exist as an add; a remove of a missing
  * contact is done; ERR_SYSTEM_ERROR and failed requests retry with backoff; identifiers held by another
  * contact wait (the holder may be releasing them) and then break the cycle by remove-and-add; any other
- * error is a dead letter with Wooxy's humanError.
+ * error is a dead letter with Wooxy's humanError. Where the identifier Wooxy refused is held by another
+ * contact of the mapping, settleTaken (identifiers.ts) has the last word: a row that still wants it makes
+ * this one a dead letter at once (IDENTIFIER_TAKEN) instead of a ping-pong of fallbacks.
  */
 export function verdictFor(op: InflightEntry['sent_op'], attempts: number, error: { error: string; humanError: string } | null): Verdict {
   if (!error) return { kind: 'success' };
@@ -101,6 +104,7 @@ export function resultRows(status: RequestStatus, entries: readonly InflightEntr
   }
   return [...verdicts].map(([e, v]) => {
     const dead = v.kind === 'dead' || (v.kind === 'retry' && e.attempts + 1 >= maxAttempts);
+    const taken = v.kind !== 'success' && e.sent_op !== 'remove' && TAKEN_CODES.has(v.code);
     return {
       m: e.mapping,
       k: e.source_key,
@@ -114,6 +118,8 @@ export function resultRows(status: RequestStatus, entries: readonly InflightEntr
       a: e.attempts + 1,
       code: v.kind === 'success' ? null : v.code,
       human: v.kind === 'success' ? null : v.human,
+      // Which contact holds the identifier decides between a fallback, a wait and a dead letter (settleTaken).
+      want: taken ? identifiersOf(e.payload) : null,
     };
   });
 }
@@ -124,7 +130,7 @@ export function resultRows(status: RequestStatus, entries: readonly InflightEntr
  */
 export async function applyStatus(opts: ApplyOptions, status: RequestStatus, via: 'poll' | 'webhook'): Promise<ApplyOutcome> {
   const { ctx, log, metrics } = opts;
-  const report = await applyResult(ctx, opts.fence, status, via, (entries) => resultRows(status, entries, opts.maxAttempts));
+  const report = await applyResult(ctx, opts.fence, status, via, (entries) => resultRows(status, entries, opts.maxAttempts), settleTaken);
   if (report.outcome !== 'applied') return report.outcome;
   metrics.requestStatuses.inc({ status: status.status, via });
   for (const r of report.rows) {
@@ -133,6 +139,9 @@ export async function applyStatus(opts: ApplyOptions, status: RequestStatus, via
       metrics.deadLetters.inc({ mapping: r.m, code: r.code ?? 'UNKNOWN' });
       log.warn({ mapping: r.m, key: r.k, requestId: status.id, code: r.code, humanError: r.human }, 'contact dead-lettered');
     }
+  }
+  for (const r of report.released) {
+    log.info({ mapping: r.mapping, key: r.key, requestId: status.id, heldBy: r.by, identifier: `${r.field} ${r.value}` }, 'contact queued again: the contact that held its identifier let go of it');
   }
   if (report.stray > 0) log.info({ requestId: status.id, contacts: report.stray }, 'a request that overlapped another resolved: its contacts are sent again from their current state');
   log.debug({ requestId: status.id, status: status.status, via, contacts: report.rows.length }, 'request resolved');

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { ContactPayload, Row } from '../mapping/mapper.js';
 import type { Lsn } from '../source/lsn.js';
 import { jsonParam, type StoreContext } from './context.js';
@@ -81,7 +81,19 @@ export interface StateRecord {
 }
 
 /**
- * Upserts the states of a batch and queues a pending entry for each contact whose desired payload changed.
+ * A contact dead-lettered as ROW_INVALID whose row is valid again is queued even when its payload equals the
+ * stored desired one (the row was fixed back to its last valid version): delivery then finds Wooxy holds it
+ * and drops the entry, and its dead letter with it (dropSettled), or sends it and the answer clears it. A
+ * primary-key probe of dead_letters, evaluated only for contacts whose payload did not change (the right arm
+ * of an OR runs only when the left is false).
+ */
+export function invalidBefore(ctx: StoreContext, mapping: RawBuilder<unknown>, key: RawBuilder<unknown>): RawBuilder<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM ${ctx.t.dead} dl WHERE dl.mapping = ${mapping} AND dl.source_key = ${key} AND dl.error_code = 'ROW_INVALID')`;
+}
+
+/**
+ * Upserts the states of a batch and queues a pending entry for each contact whose desired payload changed
+ * (or whose row is valid again after a ROW_INVALID dead letter: invalidBefore).
  * `old` reads the states before this statement changes them (every part of a statement sees the same
  * snapshot), so a contact whose payload is unchanged (only unmapped columns changed) gets no entry; jsonb
  * equality ignores key order. It is a primary-key probe per contact on purpose: as a join, the planner (which
@@ -111,7 +123,7 @@ export async function applyChanges(ctx: StoreContext, trx: Trx, records: readonl
     ), queued AS (
       INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn)
       SELECT m, k, 'pending', d, l FROM x
-      WHERE NOT kd AND old IS DISTINCT FROM d
+      WHERE NOT kd AND (old IS DISTINCT FROM d OR ${invalidBefore(ctx, sql`m`, sql`k`)})
       ORDER BY m, k
       ON CONFLICT (mapping, source_key, state) DO UPDATE
         SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()

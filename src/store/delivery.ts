@@ -134,8 +134,12 @@ export async function releaseClaims(ctx: StoreContext, fence: Fence, entries: re
 /**
  * The plan decided there is nothing to send for these entries (Wooxy holds the payload already, or the
  * contact is not there to remove): each goes, unless a newer change replaced it meanwhile (then its claim is
- * released). Then states with nothing left to say (deleted at the source, absent from Wooxy, no entry) go
- * too, in a statement of their own: it must see the entries deleted here.
+ * released). A contact whose entry went is in sync, so its dead letter goes too (a row fixed back to what
+ * Wooxy holds; dead letters describe the present), unless it is a ROW_INVALID one about a change newer than
+ * the entry (the state's LSN is past it: the row is invalid now); outbox before dead letters, as `cleared`
+ * reads `gone`.
+ * Then states with nothing left to say (deleted at the source, absent from Wooxy, no entry) go too, in a
+ * statement of their own: it must see the entries deleted here.
  */
 export async function dropSettled(ctx: StoreContext, fence: Fence, entries: ReadonlyArray<Key & { lsn: string }>): Promise<void> {
   if (entries.length === 0) return;
@@ -147,7 +151,11 @@ export async function dropSettled(ctx: StoreContext, fence: Fence, entries: Read
       gone AS (
         DELETE FROM ${t.outbox} o USING x
         WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND o.lsn = x.l AND o.claim_epoch = ${fence.epoch}::bigint
-        RETURNING o.mapping, o.source_key
+        RETURNING o.mapping, o.source_key, o.lsn
+      ), cleared AS (
+        DELETE FROM ${t.dead} d USING gone g LEFT JOIN ${t.state} s ON s.mapping = g.mapping AND s.source_key = g.source_key
+        WHERE d.mapping = g.mapping AND d.source_key = g.source_key AND NOT (d.error_code = 'ROW_INVALID' AND COALESCE(s.lsn > g.lsn, false))
+        RETURNING 1
       )
       UPDATE ${t.outbox} o SET claim_epoch = NULL, claimed_by = NULL, claimed_until = NULL, batch_id = NULL
       FROM x WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND o.claim_epoch = ${fence.epoch}::bigint

@@ -3,7 +3,8 @@ import type { Identifiers } from '../delivery/plan.js';
 import type { ContactPayload } from '../mapping/mapper.js';
 import { jsonParam, type StoreContext } from './context.js';
 import { collectStates } from './delivery.js';
-import { upsertDeadLetters } from './dead-letters.js';
+import { settleDeadLetters, upsertDeadLetters, type Blocker, type Released } from './dead-letters.js';
+import { findHolders, type Holder } from './identifiers.js';
 import { withRetries } from './retry.js';
 import { maybeFenced, transaction, type Fence, type Trx } from './tx.js';
 
@@ -45,7 +46,14 @@ export interface ResultRow {
   a: number;
   code: string | null;
   human: string | null;
+  /** Wooxy says an identifier of the payload belongs to another contact: these are looked up (findHolders) and the row settled. */
+  want?: Identifiers | null;
+  /** A dead row: the contact holding the identifier it wants (IDENTIFIER_TAKEN). */
+  blocked?: Blocker | null;
 }
+
+/** Turns rows whose identifiers are taken into their final verdict, given who holds them (reconcile/identifiers.ts). */
+export type SettleTaken = (rows: ResultRow[], holders: Holder[]) => ResultRow[];
 
 export type ApplyOutcome = 'applied' | 'still-new' | 'duplicate' | 'unknown';
 
@@ -53,6 +61,8 @@ export interface ApplyReport {
   outcome: ApplyOutcome;
   rows: ResultRow[];
   stray: number;
+  /** Contacts queued again because a contact of this request let go of an identifier they were blocked on. */
+  released: Released[];
 }
 
 /**
@@ -60,6 +70,11 @@ export interface ApplyReport {
  * effects are then written in the lock order: the request (locked first), contact states (what Wooxy now
  * holds), outbox entries (in-flight ones go, retries become pending), dead letters, and the request resolved.
  * A contact of the request's stray list is sent again from its current state, Wooxy's copy being in doubt.
+ *
+ * Rows told an identifier belongs to another contact (`want`) are settled by `settle` once the holders of
+ * those identifiers are known, read after this request's own successes are written (two new contacts of one
+ * request may share an email: the one Wooxy took first holds it). Contacts Wooxy confirmed leave the
+ * dead-letter table, and release the contacts blocked on an identifier they no longer hold.
  */
 export async function applyResult(
   ctx: StoreContext,
@@ -67,27 +82,38 @@ export async function applyResult(
   status: { id: string; status: 'new' | 'done' | 'fail' },
   via: 'poll' | 'webhook',
   verdicts: (entries: InflightEntry[]) => ResultRow[],
+  settle: SettleTaken = (rows) => rows,
 ): Promise<ApplyReport> {
   const { t } = ctx;
   return transaction(ctx, fence, async (trx): Promise<ApplyReport> => {
     const req = await sql<{ status: string; stray: StrayContact[] | null }>`SELECT status, stray FROM ${t.requests} WHERE request_id = ${status.id} FOR UPDATE`.execute(trx);
     const current = req.rows[0];
-    if (current === undefined) return { outcome: 'unknown', rows: [], stray: 0 };
-    if (current.status !== 'new') return { outcome: 'duplicate', rows: [], stray: 0 };
+    if (current === undefined) return { outcome: 'unknown', rows: [], stray: 0, released: [] };
+    if (current.status !== 'new') return { outcome: 'duplicate', rows: [], stray: 0, released: [] };
     if (status.status === 'new') {
       await sql`UPDATE ${t.requests} SET checked_at = now() WHERE request_id = ${status.id}`.execute(trx);
-      return { outcome: 'still-new', rows: [], stray: 0 };
+      return { outcome: 'still-new', rows: [], stray: 0, released: [] };
     }
     const { rows: entries } = await sql<InflightEntry>`
       SELECT mapping, source_key, payload, sent_op, lsn::text AS lsn, attempts, maybe_ids FROM ${t.outbox}
       WHERE state = 'inflight' AND request_id = ${status.id}`.execute(trx);
-    const rows = verdicts(entries).sort((a, b) => (a.m === b.m ? (a.k < b.k ? -1 : a.k > b.k ? 1 : 0) : a.m < b.m ? -1 : 1));
-    const x = jsonParam(rows);
-    const spec = sql`jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, l pg_lsn, op text, ids jsonb, kind text, hint text, delay int, a int, code text, human text)`;
+    let rows = verdicts(entries).sort((a, b) => (a.m === b.m ? (a.k < b.k ? -1 : a.k > b.k ? 1 : 0) : a.m < b.m ? -1 : 1));
+    const successes = rows.filter((r) => r.kind === 'success');
     // What Wooxy now holds.
     await sql`
       UPDATE ${t.state} s SET synced = CASE WHEN x.op = 'remove' THEN NULL ELSE NULLIF(x.p, 'null') END, updated_at = now()
-      FROM (SELECT * FROM ${spec} WHERE x.kind = 'success' ORDER BY m, k) x WHERE s.mapping = x.m AND s.source_key = x.k`.execute(trx);
+      FROM (SELECT * FROM jsonb_to_recordset(${jsonParam(successes)}) AS x(m text, k text, p jsonb, op text) ORDER BY m, k) x
+      WHERE s.mapping = x.m AND s.source_key = x.k`.execute(trx);
+    const asking = rows.filter((r) => r.want);
+    if (asking.length > 0) {
+      const holders: Holder[] = [];
+      for (const mapping of new Set(asking.map((r) => r.m))) {
+        holders.push(...(await findHolders(ctx, trx, mapping, asking.filter((r) => r.m === mapping).map((r) => r.want!))));
+      }
+      rows = settle(rows, holders);
+    }
+    const x = jsonParam(rows);
+    const spec = sql`jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, l pg_lsn, op text, ids jsonb, kind text, hint text, delay int, a int, code text, human text)`;
     // The in-flight entries go; retries become (or update) the pending entry.
     await sql`
       WITH x AS (SELECT * FROM ${spec} ORDER BY m, k),
@@ -110,13 +136,16 @@ export async function applyResult(
       SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM retried)`.execute(trx);
     const stray = current.stray ?? [];
     await requeueInDoubt(ctx, trx, stray);
+    const released = await settleDeadLetters(ctx, trx, successes.map((r) => ({ mapping: r.m, key: r.k, lsn: r.l })));
     await upsertDeadLetters(
       ctx,
       trx,
-      rows.filter((r) => r.kind === 'dead').map((r) => ({ mapping: r.m, key: r.k, op: r.op, payload: r.p, code: r.code ?? 'UNKNOWN', message: r.human ?? '', attempts: r.a })),
+      rows
+        .filter((r) => r.kind === 'dead')
+        .map((r) => ({ mapping: r.m, key: r.k, op: r.op, payload: r.p, code: r.code ?? 'UNKNOWN', message: r.human ?? '', attempts: r.a, blockedBy: r.blocked ?? null })),
     );
     await sql`UPDATE ${t.requests} SET status = ${status.status}, resolved_at = now(), resolved_via = ${via}, checked_at = now() WHERE request_id = ${status.id}`.execute(trx);
-    return { outcome: 'applied', rows, stray: stray.length };
+    return { outcome: 'applied', rows, stray: stray.length, released };
   }).then(async (report) => {
     // Contacts deleted at the source and now gone from Wooxy need no state any more; only a removal can leave such a state.
     const removed = report.rows.filter((r) => r.kind === 'success' && r.op === 'remove').map((r) => ({ mapping: r.m, key: r.k }));

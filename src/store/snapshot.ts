@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { SnapshotChunk, SourceTable } from '../snapshot/types.js';
+import { invalidBefore } from './capture.js';
 import { jsonParam, type StoreContext } from './context.js';
 import type { Trx } from './tx.js';
 
@@ -70,7 +71,7 @@ export async function applyChunk(
       RETURNING 1
     ), queued AS (
       INSERT INTO ${outbox} (mapping, source_key, state, payload, lsn)
-      SELECT ${m}, k, 'pending', d, ${S}::pg_lsn FROM ok WHERE NOT kd AND old IS DISTINCT FROM d ORDER BY k
+      SELECT ${m}, k, 'pending', d, ${S}::pg_lsn FROM ok WHERE NOT kd AND (old IS DISTINCT FROM d OR ${invalidBefore(ctx, sql`${m}`, sql`k`)}) ORDER BY k
       ON CONFLICT (mapping, source_key, state) DO UPDATE
         SET payload = EXCLUDED.payload, lsn = EXCLUDED.lsn, attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
       RETURNING 1
