@@ -164,9 +164,9 @@ export const configSchema = z
         baseUrl: z.url().default('https://api.wooxy.com/v3').describe('API base URL'),
         accessToken: z.string({ error: 'expected the API token; use ${WOOXY_ACCESS_TOKEN}' }).min(1).describe('API token; use ${WOOXY_ACCESS_TOKEN}'),
         maxInFlight: int((n) => n.min(1).max(10, { error: 'Wooxy allows at most 10 concurrent requests' })).default(10).describe('concurrent API calls, all endpoints together (vendor cap: 10)'),
-        timeoutMs: int((n) => n.min(100)).default(30_000).describe('per-request timeout'),
+        timeoutMs: int((n) => n.min(100)).default(15_000).describe('per-request timeout (add, update and remove answer "queued" at once; the work is asynchronous)'),
         timeoutGraceMs: int((n) => n.min(0))
-          .default(60_000)
+          .default(30_000)
           .describe('after a call times out, how long Wooxy is assumed to still work on it: its limiter slot stays taken and its contacts wait, then their current state is sent again'),
         maxRetries: int((n) => n.min(0).max(20)).default(5).describe('retries of a transient failure within one call'),
       })

@@ -15,7 +15,19 @@ export function fingerprintOf(d: MappingDefinition): string {
   return createHash('sha256').update(JSON.stringify(payloadPart(d))).digest('hex').slice(0, 32);
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** JSON with every object's keys sorted: a definition read back from jsonb has its keys in jsonb's own order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /** What changed between two definitions, in words an operator reads: "fields.active added", "filter changed". */
 export function definitionChanges(before: Partial<MappingDefinition>, after: MappingDefinition): string[] {

@@ -88,6 +88,11 @@ export async function switchList(ctx: StoreContext, trx: Trx, mapping: string): 
     SELECT ${mapping}, source_key, 'pending', payload, lsn FROM gone ORDER BY source_key
     ON CONFLICT (mapping, source_key, state) DO NOTHING`.execute(trx);
   await sql`UPDATE ${t.outbox} SET maybe_ids = NULL, maybe_removed = false, op_hint = NULL WHERE mapping = ${mapping} AND state = 'pending'`.execute(trx);
+  // Every contact that belongs in the list is sent to the new one (an add: nothing is known of it there).
+  await sql`
+    INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn)
+    SELECT mapping, source_key, 'pending', desired, lsn FROM ${t.state} WHERE mapping = ${mapping} AND desired IS NOT NULL ORDER BY source_key
+    ON CONFLICT (mapping, source_key, state) DO NOTHING`.execute(trx);
 }
 
 /** Contacts the connector keeps state for, per mapping (for "re-syncing N contacts"). */

@@ -36,7 +36,7 @@ export interface WooxyClientOptions {
   /**
    * After an attempt whose outcome is unknown (it timed out, or the connection broke after it was sent), how
    * long Wooxy is assumed to still work on it: its limiter slot stays taken that long, so Wooxy never sees
-   * more of our calls at once than the limiter allows. Default 60 000 ms.
+   * more of our calls at once than the limiter allows. Default 30 000 ms.
    */
   timeoutGraceMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -63,8 +63,8 @@ export interface Accepted {
   attempts: number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 30_000;
-export const DEFAULT_TIMEOUT_GRACE_MS = 60_000;
+export const DEFAULT_TIMEOUT_MS = 15_000;
+export const DEFAULT_TIMEOUT_GRACE_MS = 30_000;
 
 /** Connection failures that happen before a request is sent: Wooxy has seen nothing, a retry is safe. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);

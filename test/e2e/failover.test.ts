@@ -36,7 +36,8 @@ describe('high availability', () => {
   it('a standby takes over when the leader is killed, and the stream goes on', async () => {
     const configFile = writeConfig({
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, heartbeatIntervalMs: 0 },
-      wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url },
+      // The killed leader's calls in flight keep their contacts until timeout + grace + 5 s: short here.
+      wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 2_000, timeoutGraceMs: 1_000 },
       capture: { flushIntervalMs: 20 },
       delivery: { idleIntervalMs: 20 },
       reconcile: { pollIntervalMs: 100 },
