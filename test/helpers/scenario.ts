@@ -282,7 +282,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   };
   /** Every instance stopped (SIGTERM) and started again: how an operator rolls out a fix or a new configuration. */
   const restartAll = async () => {
-    for (const r of [running as RunningConnector | null, standby as RunningConnector | null]) {
+    for (const r of [running, standby]) {
       if (!r) continue;
       r.proc.kill('SIGTERM');
       await r.exited;
