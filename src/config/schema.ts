@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { didYouMean } from './suggest.js';
 import { CONTACT_FIELDS, IDENTIFIER_FIELDS } from '../mapping/contact-fields.js';
 import { columnName, countryCode, fieldSourceSchema, scalar, usesE164, variableSourceSchema, type FieldSource } from './sources.js';
 
@@ -43,7 +44,7 @@ const fieldsSchema = z
   .superRefine((fields, ctx) => {
     for (const [name, source] of Object.entries(fields)) {
       if (!fieldNames.includes(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `unknown Wooxy contact field (known: ${fieldNames.join(', ')})` });
+        ctx.addIssue({ code: 'custom', path: [name], message: `unknown Wooxy contact field${didYouMean(name, fieldNames)} (known: ${fieldNames.join(', ')})` });
         continue;
       }
       const parsed = (name === 'cac' ? cacSchema : fieldSourceSchema).safeParse(source);
