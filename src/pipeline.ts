@@ -16,7 +16,8 @@ import type { ChangeSink } from './source/types.js';
 import { SourceRecovery } from './lifecycle/recovery.js';
 import { fingerprintOf } from './lifecycle/fingerprint.js';
 import { reconcileAtStart } from './lifecycle/startup.js';
-import type { BackgroundLoop } from './lib/loop.js';
+import { BackgroundLoop } from './lib/loop.js';
+import { ActivitySummary, type DeadLetterLog } from './observability/activity.js';
 import { readTypeDescriptions } from './source/type-descriptions.js';
 import { storeContext } from './store/context.js';
 import { hasHistory, loadMappingRecords } from './store/lifecycle.js';
@@ -39,6 +40,8 @@ export interface PipelineOptions {
   captureOnly?: boolean;
   /** Asks the connector to build this term's pipeline again (a mapped table was created again). */
   onRestart?: (reason: string) => void;
+  /** Where each dead letter is named (rate-limited, shared with the webhook receiver). */
+  deadLetters: DeadLetterLog;
 }
 
 /** Resolves with true when `p` settles within `ms`, false otherwise (p keeps running). */
@@ -66,6 +69,7 @@ export class Pipeline {
   private poller: Poller | null = null;
   private snapshots: SnapshotService | null = null;
   private tables: BackgroundLoop | null = null;
+  private summary: BackgroundLoop | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: PipelineOptions) {}
@@ -150,6 +154,9 @@ export class Pipeline {
     this.tables = recovery.watchTables(pg.monitorIntervalMs);
     this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
+    const summary = new ActivitySummary(metrics, log);
+    this.summary = new BackgroundLoop({ name: 'activity summary', log, intervalMs: 60_000, tick: () => summary.tick() });
+    this.summary.start();
     // After prepareSource: the slot exists before the first chunk is read, so no change falls between them. It
     // always runs: reconciliations asked for (a gap, a stop, a changed mapping) run whatever snapshot.onStart says.
     this.snapshots = new SnapshotService({
@@ -181,6 +188,7 @@ export class Pipeline {
       pauseAfterFailures: delivery.pauseAfterFailures,
       attemptBudgetMs: wooxy.timeoutMs + wooxy.timeoutGraceMs,
       webHookUri: this.opts.webHookUri,
+      deadLetters: this.opts.deadLetters,
     });
     this.poller = new Poller({
       ctx,
@@ -188,6 +196,7 @@ export class Pipeline {
       log: log.child({ stage: 'reconcile' }),
       metrics,
       maxAttempts: delivery.maxAttempts,
+      deadLetters: this.opts.deadLetters,
       client: this.opts.client,
       pollIntervalMs: reconcile.pollIntervalMs,
       warnAfterMs: reconcile.warnAfterHours * 3_600_000,
@@ -203,7 +212,7 @@ export class Pipeline {
     const { log, metrics } = this.opts;
     for (const d of outcome.invalid) {
       metrics.deadLetters.inc({ mapping: d.mapping, code: d.code });
-      log.warn({ mapping: d.mapping, key: d.key, code: d.code, humanError: d.message }, 'contact dead-lettered');
+      this.opts.deadLetters.report({ mapping: d.mapping, key: d.key, code: d.code, message: d.message });
     }
     for (const t of outcome.truncated) {
       log.warn({ mapping: t.mapping, removals: t.removals }, `TRUNCATE of mapping ${t.mapping}'s table: ${t.removals} contact(s) queued for removal`);
@@ -221,6 +230,8 @@ export class Pipeline {
       const { log, config } = this.opts;
       await this.monitor?.stop();
       await this.tables?.stop();
+      await this.summary?.stop();
+      this.opts.deadLetters.flush();
       await this.heartbeat?.stop();
       await this.snapshots?.stop();
       await this.stream?.stop();
