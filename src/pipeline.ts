@@ -5,6 +5,7 @@ import type { Mapper } from './mapping/mapper.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { SnapshotWriter } from './outbox/snapshot-writer.js';
+import { RemovalGuard } from './outbox/removal-guard.js';
 import { OutboxWriter, type WriteOutcome } from './outbox/writer.js';
 import { SnapshotService } from './snapshot/service.js';
 import { Poller } from './reconcile/poller.js';
@@ -65,6 +66,7 @@ export class Pipeline {
   private stream: ReplicationStream | null = null;
   private monitor: SlotMonitor | null = null;
   private heartbeat: Heartbeat | null = null;
+  private guard: RemovalGuard | null = null;
   private sender: Sender | null = null;
   private poller: Poller | null = null;
   private snapshots: SnapshotService | null = null;
@@ -108,7 +110,8 @@ export class Pipeline {
     // What this start owes to the past (a lost slot, a stop, a changed mapping) is decided before the stream runs.
     await reconcileAtStart({ ctx, fence, mappers, baseline, durableLsn, log: log.child({ stage: 'lifecycle' }), metrics });
     const byName = new Map(mappers.map((m) => [m.name, m]));
-    const writer = new OutboxWriter(ctx, byName, pg.slot, fence);
+    this.guard = new RemovalGuard({ ctx, fence, mappings: config.mappings, log: log.child({ stage: 'guard' }), metrics, intervalMs: pg.monitorIntervalMs });
+    const writer = new OutboxWriter(ctx, byName, pg.slot, fence, this.guard);
     // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
     const sink: ChangeSink = {
       durableLsn: () => writer.durableLsn(),
@@ -152,6 +155,7 @@ export class Pipeline {
     this.monitor = new SlotMonitor({ ctx, slot: pg.slot, metrics, log: log.child({ stage: 'monitor' }), intervalMs: pg.monitorIntervalMs, walWarnBytes: pg.walWarnBytes });
     this.monitor.start();
     this.tables = recovery.watchTables(pg.monitorIntervalMs);
+    this.guard.start();
     this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
     const summary = new ActivitySummary(metrics, log);
@@ -162,7 +166,7 @@ export class Pipeline {
     this.snapshots = new SnapshotService({
       handle,
       mappers,
-      writer: new SnapshotWriter(ctx, byName, fence),
+      writer: new SnapshotWriter(ctx, byName, fence, this.guard),
       chunkSize: config.snapshot.chunkSize,
       progressIntervalMs: config.snapshot.progressIntervalMs,
       log: log.child({ stage: 'snapshot' }),
@@ -207,7 +211,7 @@ export class Pipeline {
     this.poller.start();
   }
 
-  /** What a committed write means for operators: dead letters counted and named, a TRUNCATE said aloud. */
+  /** What a committed write means for operators: dead letters counted and named, a TRUNCATE said aloud, then the hold it caused. */
   private reportWrite(outcome: WriteOutcome): void {
     const { log, metrics } = this.opts;
     for (const d of outcome.invalid) {
@@ -217,6 +221,7 @@ export class Pipeline {
     for (const t of outcome.truncated) {
       log.warn({ mapping: t.mapping, removals: t.removals }, `TRUNCATE of mapping ${t.mapping}'s table: ${t.removals} contact(s) queued for removal`);
     }
+    this.guard?.report(outcome.holds);
   }
 
   /**
@@ -232,6 +237,7 @@ export class Pipeline {
       await this.tables?.stop();
       await this.summary?.stop();
       this.opts.deadLetters.flush();
+      await this.guard?.stop();
       await this.heartbeat?.stop();
       await this.snapshots?.stop();
       await this.stream?.stop();

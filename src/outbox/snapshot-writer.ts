@@ -8,6 +8,7 @@ import { applyChunk, forceResend, sweepChunk, type ChunkRecord } from '../store/
 import type { SweepChunk } from '../snapshot/reader.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
+import type { RemovalGuard } from './removal-guard.js';
 
 export interface SnapshotWriteOptions {
   source: SourceTable;
@@ -42,11 +43,16 @@ export const WATERMARK_MESSAGE_PREFIX = 'wooxy-cdc.snapshot';
  * set-based: one statement for every row, whatever the chunk size.
  */
 export class SnapshotWriter {
-  /** `fence`: the leader's term when its pipeline runs the snapshot; null for the `snapshot` and `resync` commands. */
+  /**
+   * `fence`: the leader's term when its pipeline runs the snapshot; null for the `snapshot` and `resync`
+   * commands. `guard`: judges the removals a chunk queues (rows that no longer match a changed filter), in
+   * the chunk's transaction.
+   */
   constructor(
     private readonly ctx: StoreContext,
     private readonly mappers: ReadonlyMap<string, Mapper>,
     private readonly fence: Fence | null = null,
+    private readonly guard: RemovalGuard | null = null,
   ) {}
 
   async write(chunk: SnapshotChunk, options: SnapshotWriteOptions): Promise<SnapshotWriteOutcome> {
@@ -65,7 +71,8 @@ export class SnapshotWriter {
         invalid.set(key, { mapping: chunk.mapping, key, op: 'add', payload: row, code: 'ROW_INVALID', message: d.message });
       }
     }
-    return transaction(this.ctx, this.fence, async (trx) => {
+    const removals = records.filter((r) => r.d === null && !r.kd).map((r) => r.k);
+    const { outcome, holds } = await transaction(this.ctx, this.fence, async (trx) => {
       await takeWriterTurn(this.ctx, trx);
       const outcome: SnapshotWriteOutcome = { applied: 0, skipped: 0, enqueued: 0, deadLettered: 0, invalid: [] };
       if (records.length > 0) {
@@ -79,14 +86,17 @@ export class SnapshotWriter {
         outcome.deadLettered = dead.length;
         outcome.invalid = dead;
       }
+      const holds = this.guard && removals.length > 0 ? await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: removals, truncated: false }]])) : [];
       await options.inTransaction?.(trx);
       // Delivery sends an entry only once the stream's durable LSN has passed the entry's LSN (here: the
       // watermark). The stream records progress only at commits of transactions it decodes, and Postgres
       // skips transactions that touch no published table; this message gives it one past the watermark
       // even when the mapped tables are idle.
       await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
-      return outcome;
+      return { outcome, holds };
     }, { attempts: 5 });
+    this.guard?.report(holds);
+    return outcome;
   }
 
   /**
