@@ -156,6 +156,26 @@ describe('mass-removal guard', () => {
     expect(listed()).toHaveLength(155);
   });
 
+  it('holds the removals of a snapshot run with a filter that excludes most rows', async () => {
+    await start();
+    await signUp(1, 150);
+    await settled(150);
+    // The operator edits the filter by mistake (no row has status vip) and snapshots the mapping with it.
+    const mapping = (raw.mappings as Array<Record<string, unknown>>)[0]!;
+    const edited = writeConfig({ ...raw, mappings: [{ ...mapping, filter: [{ column: 'status', equals: 'vip' }] }] });
+    const snapshot = await runCli(['snapshot', '--mapping', 'users', '--config', edited], env);
+    expect(snapshot.code, snapshot.stderr).toBe(0);
+    expect(snapshot.stdout).toContain('removals of mapping users held: 150 contact(s)');
+    await waitFor(async () => (await held()) === 150, { message: 'the running leader reports the hold' });
+    const out = JSON.parse(await cli('removals', 'list', '--mapping', 'users', '--json')) as { hold: HoldSummary; removals: HeldRemoval[] };
+    expect(out.hold.cause).toMatch(/^150 row\(s\) no longer match the mapping's filter/);
+    expect(new Set(out.removals.map((r) => r.source))).toEqual(new Set(['filtered']));
+    // Delivery runs all along: a new row arrives, no contact leaves.
+    await signUp(151, 151);
+    await waitFor(() => listed().length === 151, { message: 'the new row arrives' });
+    expect(removeCalls()).toBe(0);
+  });
+
   it('discard keeps the contacts in Wooxy and records the decision; the hold outlives a restart; a small TRUNCATE is not held', async () => {
     await start();
     await signUp(1, 150);
