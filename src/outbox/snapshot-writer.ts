@@ -8,7 +8,7 @@ import { applyChunk, forceResend, sweepChunk, type ChunkRecord } from '../store/
 import type { SweepChunk } from '../snapshot/reader.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
-import type { RemovalGuard } from './removal-guard.js';
+import type { GuardEvent, RemovalGuard } from './removal-guard.js';
 
 export interface SnapshotWriteOptions {
   source: SourceTable;
@@ -75,18 +75,20 @@ export class SnapshotWriter {
     const { outcome, holds } = await transaction(this.ctx, this.fence, async (trx) => {
       await takeWriterTurn(this.ctx, trx);
       const outcome: SnapshotWriteOutcome = { applied: 0, skipped: 0, enqueued: 0, deadLettered: 0, invalid: [] };
+      let holds: GuardEvent[] = [];
       if (records.length > 0) {
         const applied = await applyChunk(this.ctx, trx, chunk, options.source, records);
         outcome.applied = applied.applied;
         outcome.skipped = records.length - applied.applied;
         outcome.enqueued = applied.queued;
         if (options.force) outcome.enqueued = await forceResend(this.ctx, trx, chunk.mapping, chunk.watermark, records.map((r) => r.k));
+        // After the outbox, before the dead letters: the lock order.
+        if (this.guard && removals.length > 0) holds = await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: removals, truncated: false }]]));
         const dead = applied.invalid.map((k) => invalid.get(k)!).filter(Boolean);
         await upsertDeadLetters(this.ctx, trx, dead);
         outcome.deadLettered = dead.length;
         outcome.invalid = dead;
       }
-      const holds = this.guard && removals.length > 0 ? await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: removals, truncated: false }]])) : [];
       await options.inTransaction?.(trx);
       // Delivery sends an entry only once the stream's durable LSN has passed the entry's LSN (here: the
       // watermark). The stream records progress only at commits of transactions it decodes, and Postgres

@@ -161,6 +161,7 @@ export class OutboxWriter implements ChangeSink {
       outcome.enqueued += n;
       outcome.unchanged = records.length - n;
     }
+    // The removals just queued are judged with them: after the outbox writes, before the dead letters (the lock order).
     if (this.guard) outcome.holds = await this.guard.judgeWrite(trx, removalsOf(truncated, records));
 
     await upsertDeadLetters(this.ctx, trx, [...dead.values()]);
