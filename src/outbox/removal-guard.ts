@@ -1,4 +1,5 @@
 import type { MappingConfig } from '../config/schema.js';
+import { ErrorCodes } from '../errors.js';
 import { BackgroundLoop } from '../lib/loop.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -188,7 +189,7 @@ export class RemovalGuard {
       if (e.kind === 'held') {
         metrics?.removalsHeld.set({ mapping: e.mapping }, e.contacts);
         log.error(
-          { code: 'REMOVALS_HELD', mapping: e.mapping, contacts: e.contacts, synced: e.synced, cause: e.cause, removePercent: m?.guard.removePercent, minRemovals: m?.guard.minRemovals },
+          { code: ErrorCodes.REMOVALS_HELD, mapping: e.mapping, contacts: e.contacts, synced: e.synced, cause: e.cause, removePercent: m?.guard.removePercent, minRemovals: m?.guard.minRemovals },
           holdMessage(e, m),
         );
       } else {
