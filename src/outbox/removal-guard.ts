@@ -59,9 +59,13 @@ export function removalAllowance(synced: number, s: GuardSettings): number {
   return Math.max(s.minRemovals, Math.floor((s.removePercent * synced) / 100 - 1e-9));
 }
 
-/** What most likely queued the removals: a TRUNCATE the writer saw, else deletes or rows leaving the filter. */
-export function likelyCause(measured: { waiting: number; deleted: number }, truncated?: string): string {
-  if (truncated) return `TRUNCATE of ${truncated}`;
+/**
+ * What most likely queued the removals: a TRUNCATE the writer saw, rows a reconciliation found gone, else
+ * deletes or rows leaving the filter.
+ */
+export function likelyCause(measured: { waiting: number; deleted: number }, table?: string, origin?: 'truncate' | 'sweep'): string {
+  if (origin === 'truncate') return `TRUNCATE of ${table}`;
+  if (origin === 'sweep') return `a reconciliation found the rows of ${measured.deleted} contact(s) gone from ${table} (deleted or truncated while the stream could not see it)`;
   const filtered = measured.waiting - measured.deleted;
   const parts: string[] = [];
   if (measured.deleted > 0) parts.push(`${measured.deleted} row(s) deleted at the source (a DELETE without a WHERE, a table emptied or restored?)`);
@@ -73,8 +77,11 @@ export type GuardEvent =
   | { kind: 'held'; mapping: string; contacts: number; synced: number; cause: string }
   | { kind: 'lifted'; mapping: string; contacts: number; reason: 'none-waiting' | 'off' };
 
-/** Per mapping, what a write queued that may be removals: some keys, or every contact (a TRUNCATE). */
-export type QueuedRemovals = ReadonlyMap<string, { keys: readonly string[] | 'all'; truncated: boolean }>;
+/**
+ * Per mapping, what a write queued that may be removals: some keys, or every contact (a TRUNCATE); `swept`:
+ * a reconciliation's sweep queued them.
+ */
+export type QueuedRemovals = ReadonlyMap<string, { keys: readonly string[] | 'all'; truncated: boolean; swept?: boolean }>;
 
 export interface RemovalGuardOptions {
   ctx: StoreContext;
@@ -118,7 +125,7 @@ export class RemovalGuard {
   }
 
   /** Under the writer turn: sets, keeps or lifts the mapping's hold. */
-  private async judge(db: Trx, mapping: string, hint: { keys?: readonly string[] | 'all'; truncated?: boolean } = {}): Promise<GuardEvent | null> {
+  private async judge(db: Trx, mapping: string, hint: { keys?: readonly string[] | 'all'; truncated?: boolean; swept?: boolean } = {}): Promise<GuardEvent | null> {
     const m = this.mappings.get(mapping);
     if (!m) return null;
     const { ctx } = this.opts;
@@ -144,7 +151,7 @@ export class RemovalGuard {
     if ((await countWaiting(ctx, db, mapping, g.approvedLsn, { limit: allowance + 1 })) <= allowance) return null;
     const measured = await measureWaiting(ctx, db, mapping, g.approvedLsn);
     if (!exceedsGuard(measured.waiting, synced, s)) return null;
-    const cause = likelyCause(measured, hint.truncated ? `${m.schema}.${m.tableName}` : undefined);
+    const cause = likelyCause(measured, `${m.schema}.${m.tableName}`, hint.truncated ? 'truncate' : hint.swept ? 'sweep' : undefined);
     await setHold(ctx, db, mapping, { count: measured.waiting, synced, cause, above: g.approvedLsn });
     return { kind: 'held', mapping, contacts: measured.waiting, synced, cause };
   }

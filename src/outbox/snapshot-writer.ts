@@ -108,12 +108,16 @@ export class SnapshotWriter {
    * runner's progress) with the count of removals queued.
    */
   async sweep(chunk: SweepChunk, inTransaction: (trx: Trx, removals: number) => Promise<void>): Promise<number> {
-    return transaction(this.ctx, this.fence, async (trx) => {
+    const { removals, holds } = await transaction(this.ctx, this.fence, async (trx) => {
       await takeWriterTurn(this.ctx, trx);
       const removals = await sweepChunk(this.ctx, trx, chunk);
+      // A gap the stream did not see (a lost slot) can hide a TRUNCATE: the sweep's removals are judged too.
+      const holds = this.guard && removals > 0 ? await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: chunk.keys, truncated: false, swept: true }]])) : [];
       await inTransaction(trx, removals);
       await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
-      return removals;
+      return { removals, holds };
     });
+    this.guard?.report(holds);
+    return removals;
   }
 }

@@ -176,6 +176,22 @@ describe('mass-removal guard', () => {
     expect(removeCalls()).toBe(0);
   });
 
+  it('holds the removals a reconciliation finds after a gap the stream could not see (a TRUNCATE while the slot was lost)', async () => {
+    await start();
+    await signUp(1, 150);
+    await settled(150);
+    await connector!.stop();
+    await tdb.query('SELECT pg_drop_replication_slot($1)', [tdb.slot]);
+    await tdb.query('TRUNCATE users');
+    await start();
+    await waitFor(async () => (await held()) === 150, { timeoutMs: 30_000, message: 'the reconciliation held' });
+    const hold = lines.filter((l) => l.code === 'REMOVALS_HELD');
+    expect(hold).toHaveLength(1);
+    expect(hold[0]!.cause).toMatch(/^a reconciliation found the rows of 150 contact\(s\) gone from public\.users/);
+    expect(removeCalls()).toBe(0);
+    expect(listed()).toHaveLength(150);
+  });
+
   it('discard keeps the contacts in Wooxy and records the decision; the hold outlives a restart; a small TRUNCATE is not held', async () => {
     await start();
     await signUp(1, 150);

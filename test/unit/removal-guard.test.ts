@@ -50,7 +50,8 @@ describe('mass-removal guard arithmetic', () => {
   });
 
   it('names the likely cause: a TRUNCATE, else deletes and rows that left the filter', () => {
-    expect(likelyCause({ waiting: 300, deleted: 300 }, 'public.users')).toBe('TRUNCATE of public.users');
+    expect(likelyCause({ waiting: 300, deleted: 300 }, 'public.users', 'truncate')).toBe('TRUNCATE of public.users');
+    expect(likelyCause({ waiting: 300, deleted: 300 }, 'public.users', 'sweep')).toMatch(/^a reconciliation found the rows of 300 contact\(s\) gone from public\.users/);
     expect(likelyCause({ waiting: 300, deleted: 300 })).toMatch(/^300 row\(s\) deleted at the source/);
     expect(likelyCause({ waiting: 300, deleted: 0 })).toMatch(/^300 row\(s\) no longer match the mapping's filter/);
     expect(likelyCause({ waiting: 300, deleted: 100 })).toMatch(/^100 row\(s\) deleted .*; 200 row\(s\) no longer match/);
