@@ -131,7 +131,7 @@ export class ReplicationStream {
     let attempt = 0;
     const policy = { baseMs: this.opts.baseBackoffMs ?? 1_000, maxMs: this.opts.maxBackoffMs ?? 30_000, jitter: 'equal' as const };
     while (!this.#stopping()) {
-      this.#state = 'connecting';
+      this.#enter('connecting');
       this.#connectedAt = 0;
       let failure: unknown = null;
       try {
@@ -149,7 +149,7 @@ export class ReplicationStream {
         if (named) this.opts.log.error({ code: named.code, error: errorText(failure), retryInMs: delay }, named.message);
         else this.opts.log.warn({ error: errorText(failure), code: (failure as { code?: string }).code, retryInMs: delay }, 'replication stream failed; reconnecting');
       }
-      this.#state = 'waiting';
+      this.#enter('waiting');
       this.opts.metrics?.reconnects.inc();
       this.opts.log.debug({ attempt, delayMs: delay }, 'reconnecting to the replication slot');
       await this.#waiter.wait(delay);
@@ -161,8 +161,15 @@ export class ReplicationStream {
     return this.#state === 'stopping';
   }
 
+  /** The loop's transitions; none leads out of stopping (stop() may have come while the loop awaited). */
+  #enter(next: 'connecting' | 'streaming' | 'waiting'): void {
+    if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = next;
+  }
+
   async #streamOnce(): Promise<void> {
     this.#durable = normalizeLsn(await this.opts.sink.durableLsn());
+    // stop() may have come while that query ran: it found no session to close, so none must start now.
+    if (this.#stopping()) return;
     const service = new LogicalReplicationService(
       { connectionString: this.opts.url, application_name: this.opts.applicationName },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
@@ -191,7 +198,7 @@ export class ReplicationStream {
       if (shouldRespond) void service.acknowledge(batcher.durable).catch(() => undefined);
     });
     service.on('start', () => {
-      this.#state = 'streaming';
+      this.#enter('streaming');
       this.#connectedAt = Date.now();
       // What an earlier connection made durable but could not acknowledge (it failed after the write).
       if (batcher.durable !== ZERO_LSN) void service.acknowledge(batcher.durable).catch(() => undefined);
