@@ -6,6 +6,7 @@ import { fillfactor } from './0004_fillfactor.js';
 import { integrity } from './0005_integrity.js';
 import { lifecycle } from './0006_lifecycle.js';
 import { deadLetters } from './0008_dead_letters.js';
+import { history } from './0009_history.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -19,4 +20,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0005_integrity', integrity],
   ['0006_lifecycle', lifecycle],
   ['0008_dead_letters', deadLetters],
+  ['0009_history', history],
 ];

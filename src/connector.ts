@@ -132,7 +132,7 @@ export class Connector {
       await assertSchemaKnown(this.handle.db, pg.schema);
     }
     // Webhook statuses: any instance may receive them, unfenced (see ApplyOptions.fence).
-    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
+    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle, { history: config.history.keepDays > 0 }), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
     const { webhook } = config;
     const routes = [];
     if (webhook.secret) {
