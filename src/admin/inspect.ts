@@ -2,7 +2,7 @@ import type { Config, FilterCondition } from '../config/schema.js';
 import { createDb } from '../db/index.js';
 import { CdcError } from '../errors.js';
 import type { ContactPayload, Mapper, Row } from '../mapping/mapper.js';
-import { compileMapping } from '../mapping/mapper.js';
+import { compileMapping, describeCondition } from '../mapping/mapper.js';
 import { vendorCheck } from '../mapping/vendor-check.js';
 import { sameJson } from '../outbox/json.js';
 import { describeTable, readRowByKey, type TableInfo } from '../snapshot/reader.js';
@@ -125,11 +125,6 @@ export function isKnown(i: Inspection): boolean {
   return i.row.found || i.state !== null || i.pending !== null || i.inflight !== null || i.deadLetter !== null || (i.history?.length ?? 0) > 0;
 }
 
-const condition = (c: FilterCondition) => {
-  const [op, value] = Object.entries(c).find(([k]) => k !== 'column')!;
-  return `${c.column} ${op} ${JSON.stringify(value)}`;
-};
-
 /**
  * The answer in one sentence, from the parts: whether Wooxy holds the contact (as far as the connector
  * knows), whether that is what the row implies now, and if not, what is under way — a request in flight, a
@@ -142,7 +137,7 @@ export function summarize(i: Omit<Inspection, 'summary'>): string {
   if (i.row.error !== null && !i.row.found) {
     parts.push(`the table cannot be read (${i.row.error})`);
   } else if (i.wants === null) {
-    const why = !i.row.found ? `no row of ${i.row.table} has ${i.row.keyColumn} ${i.key}` : `filtered out (${(i.filter?.unmet ?? []).map(condition).join(', ')})`;
+    const why = !i.row.found ? `no row of ${i.row.table} has ${i.row.keyColumn} ${i.key}` : `filtered out (${(i.filter?.unmet ?? []).map(describeCondition).join(', ')})`;
     settled = !held;
     parts.push(held ? `but should not be: ${why}` : `as it should be: ${why}`);
   } else if (i.wants === 'invalid') {

@@ -4,6 +4,7 @@ import { register as demo } from './demo.js';
 import { register as emulator } from './emulator.js';
 import { register as inspect } from './inspect.js';
 import { register as migrate } from './migrate.js';
+import { register as plan } from './plan.js';
 import { register as resync } from './resync.js';
 import { register as run } from './run.js';
 import { register as snapshot } from './snapshot.js';
@@ -15,7 +16,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, status, inspect, deadLetters, demo, emulator];
+const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, plan, status, inspect, deadLetters, demo, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

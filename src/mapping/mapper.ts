@@ -47,6 +47,12 @@ export interface Mapper {
   project(row: Row): Projection;
 }
 
+/** A filter condition in words: `status notEquals "banned"`, `deleted_at isNull true`. */
+export function describeCondition(c: FilterCondition): string {
+  const [op, value] = Object.entries(c).find(([k, v]) => k !== 'column' && v !== undefined) ?? ['', ''];
+  return `${c.column} ${op} ${JSON.stringify(value)}`;
+}
+
 /** Comparable text form of a value for filters: booleans and Postgres' 't'/'f' agree. */
 function norm(v: unknown): string | null {
   if (v === null || v === undefined) return null;
