@@ -35,7 +35,7 @@ export interface Inspection {
   projection: { ok: true; contact: ContactPayload } | { ok: false; problems: string[] } | null;
   /** What the row implies for the list now: the contact, or null (no row, filtered out); unknown when invalid. */
   wants: ContactPayload | null | 'invalid';
-  /** What Wooxy holds as far as the connector knows (its last confirmed call), and how the row now differs. */
+  /** What Wooxy holds as far as the connector knows (its last confirmed call), and how the row's contact differs (none out of the list). */
   wooxy: { holds: ContactPayload | null; differences: FieldChange[] };
   /** The connector's own record: the state last captured (it may trail the row while the stream catches up). */
   state: ContactRecord['state'];
@@ -109,7 +109,8 @@ async function inspectOne(ctx: StoreContext, tables: SchemaTables, mapper: Mappe
     filter,
     projection: projected && (projected.ok ? { ok: true, contact: projected.contact } : { ok: false, problems: projected.problems }),
     wants,
-    wooxy: { holds, differences: wants === 'invalid' ? [] : payloadDiff(holds, wants) },
+    // Out of the list, the removal is the difference: every field listed as gone would say nothing more.
+    wooxy: { holds, differences: wants === 'invalid' || wants === null ? [] : payloadDiff(holds, wants) },
     state: record.state,
     pending: record.pending,
     inflight: record.inflight,
@@ -141,7 +142,9 @@ export function summarize(i: Omit<Inspection, 'summary'>): string {
     settled = !held;
     parts.push(held ? `but should not be: ${why}` : `as it should be: ${why}`);
   } else if (i.wants === 'invalid') {
-    parts.push(`the row is invalid: ${i.projection && !i.projection.ok ? i.projection.problems.join('; ') : ''}`);
+    // Its ROW_INVALID dead letter, listed below, says the same.
+    const problems = i.deadLetter?.code === 'ROW_INVALID' || !i.projection || i.projection.ok ? '' : `: ${i.projection.problems.join('; ')}`;
+    parts.push(`the row is invalid${problems}`);
   } else if (held && sameJson(i.wants, i.wooxy.holds)) {
     settled = true;
     parts.push('in sync');

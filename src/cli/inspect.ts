@@ -7,6 +7,8 @@ import { canonicalJson } from '../outbox/json.js';
 import type { HistoryEntry } from '../store/history.js';
 import { table } from './format.js';
 
+/** One line of JSON, keys sorted; a Date (a timestamp column) as its ISO text, as --json prints it. */
+const oneLine = (v: unknown) => canonicalJson(JSON.parse(JSON.stringify(v ?? null)));
 const utc = (iso: string | null) => (iso === null ? '-' : `${iso.slice(0, 19).replace('T', ' ')}`);
 /** Identifiers in Wooxy's order of precedence (userId, email, phoneNumber), whatever order jsonb kept. */
 const ids = (v: Record<string, string> | null) =>
@@ -35,11 +37,11 @@ export function renderInspection(i: Inspection, keepDays: number): string {
   const lines: string[] = [`${i.mapping}/${i.key}: ${i.summary}`, ''];
   const row = (label: string, value: string) => lines.push(`${label.padEnd(14)}${value}`);
   const where = `${i.row.table} ${i.row.keyColumn} ${i.key}`;
-  row('Row', i.row.error !== null ? `${where}: cannot be read: ${i.row.error}` : i.row.found ? `${where}: ${canonicalJson(i.row.columns)}` : `${where}: no such row`);
-  if (i.filter) row('Filter', i.filter.passes ? 'passes' : `filtered out: ${i.filter.unmet.map((c) => canonicalJson(c)).join(', ')}`);
-  if (i.projection) row('Contact', i.projection.ok ? canonicalJson(i.projection.contact) : `invalid (ROW_INVALID): ${i.projection.problems.join('; ')}`);
-  row('Wooxy holds', i.wooxy.holds ? `${canonicalJson(i.wooxy.holds)} (as far as the connector knows)` : 'nothing, as far as the connector knows');
-  if (i.wants !== 'invalid' && (i.wooxy.holds !== null || i.wants !== null)) {
+  row('Row', i.row.error !== null ? `${where}: cannot be read: ${i.row.error}` : i.row.found ? `${where}: ${oneLine(i.row.columns)}` : `${where}: no such row`);
+  if (i.filter) row('Filter', i.filter.passes ? 'passes' : `filtered out: ${i.filter.unmet.map((c) => oneLine(c)).join(', ')}`);
+  if (i.projection) row('Contact', i.projection.ok ? oneLine(i.projection.contact) : `invalid (ROW_INVALID): ${i.projection.problems.join('; ')}`);
+  row('Wooxy holds', i.wooxy.holds ? `${oneLine(i.wooxy.holds)} (as far as the connector knows)` : 'nothing, as far as the connector knows');
+  if (i.wants !== 'invalid' && i.wants !== null) {
     row('Differences', i.wooxy.differences.length === 0 ? 'none' : i.wooxy.differences.map((d) => describeChange(d)).join('; '));
   }
   const p = i.pending;
@@ -47,7 +49,7 @@ export function renderInspection(i: Inspection, keepDays: number): string {
     'Pending',
     p
       ? [
-          p.payload === null ? 'a removal' : canonicalJson(p.payload),
+          p.payload === null ? 'a removal' : oneLine(p.payload),
           `queued ${utc(p.enqueuedAt)}`,
           p.attempts > 0 ? `${p.attempts} attempt(s)` : '',
           `due ${utc(p.nextAttemptAt)}`,

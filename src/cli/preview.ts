@@ -34,7 +34,7 @@ export function renderPreview(o: PreviewOutcome): string {
   for (const c of CHANGES) {
     lines.push(`  ${c.padEnd(12)}${n(o.counts[c]).padStart(width)}`);
     const keyWidth = Math.max(0, ...o.examples[c].map((e) => e.key.length));
-    for (const e of o.examples[c]) lines.push(`      ${e.key.padEnd(keyWidth)}${e.detail ? `  ${cut(e.detail, 110)}` : ''}`);
+    for (const e of o.examples[c]) lines.push(e.detail ? `      ${e.key.padEnd(keyWidth)}  ${cut(e.detail, 110)}` : `      ${e.key}`);
   }
   if (o.mode === 'plan') lines.push('Nothing was written.');
   else lines.push(`Nothing was queued; without --dry-run this ${o.mode} would queue ${n(o.queued)} contact(s).`);

@@ -56,7 +56,9 @@ describe('inspect: the answer in one sentence', () => {
   it('an invalid row and a dead letter', () => {
     const invalid: Parts = { ...base, projection: { ok: false, problems: ['phoneNumber (column phone): "12" is too short'] }, wants: 'invalid' };
     const dead = { mapping: 'users', key: '7', op: 'add', code: 'ROW_INVALID', message: 'phoneNumber …', attempts: 1, firstSeen: 't', lastSeen: 't', payload: null, blockedBy: null };
-    expect(summarize({ ...invalid, deadLetter: dead })).toBe('in the list; the row is invalid: phoneNumber (column phone): "12" is too short; dead letter ROW_INVALID: phoneNumber …');
+    expect(summarize({ ...invalid, deadLetter: dead })).toBe('in the list; the row is invalid; dead letter ROW_INVALID: phoneNumber …');
+    // Not dead-lettered yet (the stream has not reached the row): the problem is said here.
+    expect(summarize(invalid)).toBe('in the list; the row is invalid: phoneNumber (column phone): "12" is too short');
   });
 });
 
