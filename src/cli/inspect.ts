@@ -67,6 +67,8 @@ export function renderInspection(i: Inspection, keepDays: number): string {
   row('Dead letter', d ? `${d.code} (${d.op}, ${d.attempts} attempt(s), since ${utc(d.firstSeen)}): ${d.message}` : 'none');
   if (i.history === null) {
     row('History', 'not kept (the connector schema predates it: wooxy-cdc migrate)');
+  } else if (i.history.length === 0 && keepDays === 0) {
+    row('History', 'none kept (history.keepDays is 0)');
   } else {
     row('History', `${i.history.length} request(s)${i.history.length > 0 ? ', newest first' : ''} (kept ${keepDays} days)`);
     if (i.history.length > 0) {

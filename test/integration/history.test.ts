@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/index.js';
 import { migrate } from '../../src/db/migrator.js';
 import { storeContext } from '../../src/store/context.js';
+import { rejectContact } from '../../src/store/delivery.js';
 import { pruneHistory, readHistory } from '../../src/store/history.js';
 import { applyResult, expireRequests, type InflightEntry, type ResultRow } from '../../src/store/results.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -91,6 +92,20 @@ describe('contact history', () => {
     expect(await readHistory(ctx, 'users', '6')).toEqual([expect.objectContaining({ requestId: 'req-stray', op: 'add', outcome: 'stray', ids: { userId: '6' } })]);
     // Both went back to pending as well: the history rode on the statements that requeue them.
     expect((await tdb.query<{ source_key: string }>(`SELECT source_key FROM ${schema}.outbox WHERE state = 'pending' ORDER BY 1`)).rows.map((r) => r.source_key)).toEqual(['4', '6']);
+  });
+
+  it('writes a contact Wooxy refused at the call, with no request id and the identifiers it was marked with', async () => {
+    const ctx = storeContext(handle);
+    await tdb.query(`INSERT INTO ${schema}.leader (slot, epoch, holder) VALUES ('s', 1, 'test') ON CONFLICT (slot) DO NOTHING`);
+    await tdb.query(
+      `INSERT INTO ${schema}.outbox (mapping, source_key, state, payload, lsn, claim_epoch, batch_id, sent_at, maybe_ids)
+       VALUES ('users', '37', 'pending', '{"userId":"37","sourceId":"nope"}', '0/10', 1, 'b', now(), '{"userId":"37"}')`,
+    );
+    await rejectContact(ctx, { slot: 's', epoch: '1' }, { mapping: 'users', key: '37', lsn: '0/10' }, { op: 'add', payload: { userId: '37' }, code: 'WOOXY_VALIDATION', message: 'sourceId nope not found in your account at contact position 0' });
+    expect(await readHistory(ctx, 'users', '37')).toEqual([
+      expect.objectContaining({ requestId: null, op: 'add', outcome: 'dead', code: 'WOOXY_VALIDATION', humanError: expect.stringContaining('sourceId nope'), ids: { userId: '37' } }),
+    ]);
+    expect((await tdb.query(`SELECT count(*)::int AS n FROM ${schema}.outbox`)).rows[0]!.n).toBe(0);
   });
 
   it('writes nothing with history off', async () => {
