@@ -5,6 +5,7 @@ import { snapshot } from './0003_snapshot.js';
 import { fillfactor } from './0004_fillfactor.js';
 import { integrity } from './0005_integrity.js';
 import { lifecycle } from './0006_lifecycle.js';
+import { removalGuard } from './0007_removal_guard.js';
 import { deadLetters } from './0008_dead_letters.js';
 import { history } from './0009_history.js';
 
@@ -19,6 +20,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0004_fillfactor', fillfactor],
   ['0005_integrity', integrity],
   ['0006_lifecycle', lifecycle],
+  ['0007_removal_guard', removalGuard],
   ['0008_dead_letters', deadLetters],
   ['0009_history', history],
 ];

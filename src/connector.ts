@@ -10,6 +10,7 @@ import { startOpsServer, type ReadyState } from './observability/server.js';
 import { Pipeline } from './pipeline.js';
 import type { SnapshotService } from './snapshot/service.js';
 import { applyStatus, type ApplyOptions } from './reconcile/apply.js';
+import { DeadLetterLog } from './observability/activity.js';
 import { storeContext } from './store/context.js';
 import { createWebhookHandler, WEBHOOK_PATH } from './reconcile/webhook.js';
 import type { ReplicationStream } from './source/stream.js';
@@ -132,7 +133,8 @@ export class Connector {
       await assertSchemaKnown(this.handle.db, pg.schema);
     }
     // Webhook statuses: any instance may receive them, unfenced (see ApplyOptions.fence).
-    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle, { history: config.history.keepDays > 0 }), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts };
+    const deadLetters = new DeadLetterLog(log.child({ stage: 'dead-letters' }));
+    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle, { history: config.history.keepDays > 0 }), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts, deadLetters };
     const { webhook } = config;
     const routes = [];
     if (webhook.secret) {
@@ -177,6 +179,7 @@ export class Connector {
             webHookUri,
             captureOnly: this.opts.captureOnly,
             onRestart: (reason) => void this.restartPipeline(build, reason),
+            deadLetters,
           });
         this.pipeline = build();
         this.metrics.watchStreaming(() => this.pipeline?.isStreaming ?? false);

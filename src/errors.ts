@@ -51,6 +51,8 @@ export const ErrorCodes = {
   PG_DURABILITY: 'PG_DURABILITY',
   /** Wooxy answered with an error no reference page documents: treated as transient, never as a data rejection. */
   WOOXY_UNDOCUMENTED: 'WOOXY_UNDOCUMENTED',
+  /** The mass-removal guard holds a mapping's removals until an operator approves or discards them. */
+  REMOVALS_HELD: 'REMOVALS_HELD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -5,6 +5,7 @@ import type { Mapper } from './mapping/mapper.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { SnapshotWriter } from './outbox/snapshot-writer.js';
+import { RemovalGuard } from './outbox/removal-guard.js';
 import { OutboxWriter, type WriteOutcome } from './outbox/writer.js';
 import { SnapshotService } from './snapshot/service.js';
 import { Poller } from './reconcile/poller.js';
@@ -16,7 +17,8 @@ import type { ChangeSink } from './source/types.js';
 import { SourceRecovery } from './lifecycle/recovery.js';
 import { fingerprintOf } from './lifecycle/fingerprint.js';
 import { reconcileAtStart } from './lifecycle/startup.js';
-import type { BackgroundLoop } from './lib/loop.js';
+import { BackgroundLoop } from './lib/loop.js';
+import { ActivitySummary, type DeadLetterLog } from './observability/activity.js';
 import { readTypeDescriptions } from './source/type-descriptions.js';
 import { storeContext } from './store/context.js';
 import { hasHistory, loadMappingRecords } from './store/lifecycle.js';
@@ -39,6 +41,8 @@ export interface PipelineOptions {
   captureOnly?: boolean;
   /** Asks the connector to build this term's pipeline again (a mapped table was created again). */
   onRestart?: (reason: string) => void;
+  /** Where each dead letter is named (rate-limited, shared with the webhook receiver). */
+  deadLetters: DeadLetterLog;
 }
 
 /** Resolves with true when `p` settles within `ms`, false otherwise (p keeps running). */
@@ -62,10 +66,12 @@ export class Pipeline {
   private stream: ReplicationStream | null = null;
   private monitor: SlotMonitor | null = null;
   private heartbeat: Heartbeat | null = null;
+  private guard: RemovalGuard | null = null;
   private sender: Sender | null = null;
   private poller: Poller | null = null;
   private snapshots: SnapshotService | null = null;
   private tables: BackgroundLoop | null = null;
+  private summary: BackgroundLoop | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: PipelineOptions) {}
@@ -104,7 +110,8 @@ export class Pipeline {
     // What this start owes to the past (a lost slot, a stop, a changed mapping) is decided before the stream runs.
     await reconcileAtStart({ ctx, fence, mappers, baseline, durableLsn, log: log.child({ stage: 'lifecycle' }), metrics });
     const byName = new Map(mappers.map((m) => [m.name, m]));
-    const writer = new OutboxWriter(ctx, byName, pg.slot, fence);
+    this.guard = new RemovalGuard({ ctx, fence, mappings: config.mappings, log: log.child({ stage: 'guard' }), metrics, intervalMs: pg.monitorIntervalMs });
+    const writer = new OutboxWriter(ctx, byName, pg.slot, fence, this.guard);
     // Delivery looks for work as soon as new entries are durable, not at its next idle tick.
     const sink: ChangeSink = {
       durableLsn: () => writer.durableLsn(),
@@ -148,14 +155,18 @@ export class Pipeline {
     this.monitor = new SlotMonitor({ ctx, slot: pg.slot, metrics, log: log.child({ stage: 'monitor' }), intervalMs: pg.monitorIntervalMs, walWarnBytes: pg.walWarnBytes });
     this.monitor.start();
     this.tables = recovery.watchTables(pg.monitorIntervalMs);
+    this.guard.start();
     this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
+    const summary = new ActivitySummary(metrics, log);
+    this.summary = new BackgroundLoop({ name: 'activity summary', log, intervalMs: 60_000, tick: () => summary.tick() });
+    this.summary.start();
     // After prepareSource: the slot exists before the first chunk is read, so no change falls between them. It
     // always runs: reconciliations asked for (a gap, a stop, a changed mapping) run whatever snapshot.onStart says.
     this.snapshots = new SnapshotService({
       handle,
       mappers,
-      writer: new SnapshotWriter(ctx, byName, fence),
+      writer: new SnapshotWriter(ctx, byName, fence, this.guard),
       chunkSize: config.snapshot.chunkSize,
       progressIntervalMs: config.snapshot.progressIntervalMs,
       log: log.child({ stage: 'snapshot' }),
@@ -181,6 +192,7 @@ export class Pipeline {
       pauseAfterFailures: delivery.pauseAfterFailures,
       attemptBudgetMs: wooxy.timeoutMs + wooxy.timeoutGraceMs,
       webHookUri: this.opts.webHookUri,
+      deadLetters: this.opts.deadLetters,
     });
     this.poller = new Poller({
       ctx,
@@ -188,6 +200,7 @@ export class Pipeline {
       log: log.child({ stage: 'reconcile' }),
       metrics,
       maxAttempts: delivery.maxAttempts,
+      deadLetters: this.opts.deadLetters,
       client: this.opts.client,
       pollIntervalMs: reconcile.pollIntervalMs,
       warnAfterMs: reconcile.warnAfterHours * 3_600_000,
@@ -199,16 +212,17 @@ export class Pipeline {
     this.poller.start();
   }
 
-  /** What a committed write means for operators: dead letters counted and named, a TRUNCATE said aloud. */
+  /** What a committed write means for operators: dead letters counted and named, a TRUNCATE said aloud, then the hold it caused. */
   private reportWrite(outcome: WriteOutcome): void {
     const { log, metrics } = this.opts;
     for (const d of outcome.invalid) {
       metrics.deadLetters.inc({ mapping: d.mapping, code: d.code });
-      log.warn({ mapping: d.mapping, key: d.key, code: d.code, humanError: d.message }, 'contact dead-lettered');
+      this.opts.deadLetters.report({ mapping: d.mapping, key: d.key, code: d.code, message: d.message });
     }
     for (const t of outcome.truncated) {
       log.warn({ mapping: t.mapping, removals: t.removals }, `TRUNCATE of mapping ${t.mapping}'s table: ${t.removals} contact(s) queued for removal`);
     }
+    this.guard?.report(outcome.holds);
   }
 
   /**
@@ -222,6 +236,9 @@ export class Pipeline {
       const { log, config } = this.opts;
       await this.monitor?.stop();
       await this.tables?.stop();
+      await this.summary?.stop();
+      this.opts.deadLetters.flush();
+      await this.guard?.stop();
       await this.heartbeat?.stop();
       await this.snapshots?.stop();
       await this.stream?.stop();

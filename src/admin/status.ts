@@ -4,7 +4,7 @@ import { lockHolder, type LockHolder } from '../ha/leader.js';
 
 /**
  * What `wooxy-cdc status` reports, read straight from Postgres (the connector need not run): the slot, the
- * leader, the outbox, unresolved requests, dead letters, snapshot progress and the latest error. Read-only;
+ * leader, the outbox, unresolved requests, dead letters, held removals, snapshot progress and the latest error. Read-only;
  * tables that do not exist (an unmigrated schema, no snapshot yet) are reported as such, never created.
  */
 export interface Status {
@@ -29,9 +29,24 @@ export interface Status {
   outbox: { pending: number; due: number; inflight: number; oldestPendingAgeSeconds: number | null };
   requests: { unresolved: number; oldestUnresolvedAgeSeconds: number | null };
   deadLetters: { count: number; byCode: Record<string, number>; byMapping: Record<string, number> };
+  /** Mappings whose removals the guard holds, or about which an operator decided; null before the guard's migration. */
+  removals: RemovalStatus[] | null;
   /** One entry per mapping that has snapshot progress, or null when the table does not exist. */
   snapshot: SnapshotStatus[] | null;
   lastError: { source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: string } | null;
+}
+
+/** A mapping's mass-removal guard: the hold, if any, and the operator's latest decision. */
+export interface RemovalStatus {
+  mapping: string;
+  held: boolean;
+  /** Removals held, as the leader last counted them. */
+  heldContacts: number;
+  heldSince: string | null;
+  cause: string | null;
+  /** What to run about a hold (it lists the removals and says how to approve or discard them); null when none. */
+  command: string | null;
+  lastDecision: { decision: 'approve' | 'discard'; contacts: number; decidedBy: string; decidedAt: string } | null;
 }
 
 /** A mapping's snapshot (snapshot_progress), in the same camelCase as the rest of the report. */
@@ -54,7 +69,8 @@ export interface SnapshotStatus {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-export async function readStatus(config: Config): Promise<Status> {
+/** `configFile`: the file the operator passed, for the commands status suggests. */
+export async function readStatus(config: Config, configFile = 'FILE'): Promise<Status> {
   const { url, slot, schema, applicationName } = config.postgres;
   const client = new pg.Client({ connectionString: url, application_name: `${applicationName} status`.slice(0, 63) });
   client.on('error', () => undefined); // a lost connection fails the query in progress; never the process
@@ -92,6 +108,7 @@ export async function readStatus(config: Config): Promise<Status> {
       outbox: { pending: 0, due: 0, inflight: 0, oldestPendingAgeSeconds: null },
       requests: { unresolved: 0, oldestUnresolvedAgeSeconds: null },
       deadLetters: { count: 0, byCode: {}, byMapping: {} },
+      removals: null,
       snapshot: null,
       lastError: null,
     };
@@ -151,6 +168,35 @@ export async function readStatus(config: Config): Promise<Status> {
       status.deadLetters.count += r.n;
       status.deadLetters.byCode[r.code] = (status.deadLetters.byCode[r.code] ?? 0) + r.n;
       status.deadLetters.byMapping[r.mapping] = (status.deadLetters.byMapping[r.mapping] ?? 0) + r.n;
+    }
+
+    if (await exists('removal_guard')) {
+      const { rows } = await client.query<{
+        mapping: string;
+        held_since: Date | null;
+        held_count: number | null;
+        cause: string | null;
+        decision: 'approve' | 'discard' | null;
+        contacts: number | null;
+        decided_by: string | null;
+        decided_at: Date | null;
+      }>(
+        `SELECT m.mapping, g.held_since, g.held_count, g.cause, d.decision, d.contacts, d.decided_by, d.decided_at
+         FROM (SELECT mapping FROM ${q('removal_guard')} WHERE held_since IS NOT NULL UNION SELECT mapping FROM ${q('removal_decisions')}) m
+         LEFT JOIN ${q('removal_guard')} g ON g.mapping = m.mapping
+         LEFT JOIN LATERAL (SELECT * FROM ${q('removal_decisions')} x WHERE x.mapping = m.mapping ORDER BY x.decided_at DESC, x.id DESC LIMIT 1) d ON true
+         ORDER BY m.mapping LIMIT 100`,
+      );
+      status.removals = rows.map((r) => ({
+        mapping: r.mapping,
+        held: r.held_since !== null,
+        heldContacts: r.held_since !== null ? (r.held_count ?? 0) : 0,
+        heldSince: r.held_since ? new Date(r.held_since).toISOString() : null,
+        cause: r.held_since !== null ? r.cause : null,
+        command: r.held_since !== null ? `wooxy-cdc removals list --mapping ${r.mapping} --config ${configFile}` : null,
+        lastDecision:
+          r.decision && r.decided_at ? { decision: r.decision, contacts: r.contacts ?? 0, decidedBy: r.decided_by ?? '', decidedAt: new Date(r.decided_at).toISOString() } : null,
+      }));
     }
 
     const last = await client.query<{ source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: Date }>(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { SnapshotStatus, Status } from '../admin/status.js';
+import type { RemovalStatus, SnapshotStatus, Status } from '../admin/status.js';
 import { formatAge, formatBytes } from './format.js';
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -22,6 +22,17 @@ export function renderSnapshot(r: SnapshotStatus): string {
 
 const utc = (iso: string) => `${iso.slice(0, 19).replace('T', ' ')} UTC`;
 
+/**
+ * users: 200 held since 2026-11-30 08:50:01 UTC (TRUNCATE of public.users); run: wooxy-cdc removals list --mapping users --config my.yaml
+ * users: none held; last: approved 200 on 2026-11-30 09:02:11 UTC by ops@host
+ */
+export function renderRemovals(r: RemovalStatus): string {
+  const d = r.lastDecision;
+  const last = d ? `last: ${d.decision === 'approve' ? 'approved' : 'discarded'} ${count(d.contacts)} on ${utc(d.decidedAt)} by ${d.decidedBy}` : '';
+  if (!r.held) return `${r.mapping}: none held${last ? `; ${last}` : ''}`;
+  return `${r.mapping}: ${count(r.heldContacts)} held since ${utc(r.heldSince!)}${r.cause ? ` (${r.cause})` : ''}; run: ${r.command}`;
+}
+
 function render(s: Status): string {
   const lines: string[] = [];
   const row = (label: string, value: string) => lines.push(`${label.padEnd(14)}${value}`);
@@ -40,6 +51,11 @@ function render(s: Status): string {
   row('Requests', `${s.requests.unresolved} unresolved${s.requests.oldestUnresolvedAgeSeconds === null ? '' : `; oldest ${formatAge(s.requests.oldestUnresolvedAgeSeconds)} (statuses vanish after 7 d)`}`);
   const codes = Object.entries(s.deadLetters.byCode).map(([c, n]) => `${c} ${n}`);
   row('Dead letters', s.deadLetters.count === 0 ? '0' : `${s.deadLetters.count} (${codes.join(', ')}); see: wooxy-cdc dead-letters list`);
+  if (s.removals !== null) {
+    const lines = s.removals.map(renderRemovals);
+    if (!s.removals.some((r) => r.held)) lines.unshift('none held');
+    for (const [i, line] of lines.entries()) row(i === 0 ? 'Removals' : '', line);
+  }
   if (s.snapshot === null) row('Snapshot', 'none');
   else if (s.snapshot.length === 0) row('Snapshot', 'no progress recorded');
   else for (const [i, r] of s.snapshot.entries()) row(i === 0 ? 'Snapshot' : '', renderSnapshot(r));
@@ -50,13 +66,13 @@ function render(s: Status): string {
 export function register(program: Command): void {
   program
     .command('status')
-    .description('slot position and lag, leader, outbox depth, unresolved requests, dead letters, snapshot progress, last error')
+    .description('slot position and lag, leader, outbox depth, unresolved requests, dead letters, held removals, snapshot progress, last error')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--json', 'print one JSON document (for scripts)')
     .action(async (opts: { config: string; json?: boolean }) => {
       const [{ loadConfig }, { readStatus }] = await Promise.all([import('../config/loader.js'), import('../admin/status.js')]);
       const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
-      const status = await readStatus(config);
+      const status = await readStatus(config, opts.config);
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${render(status)}\n`);
     });
 }

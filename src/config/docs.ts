@@ -72,8 +72,17 @@ function rows(s: JsonSchema, path: string, required: boolean, out: string[][], o
   }
 }
 
+/**
+ * The input view leaves out the default of a coerced value (a preprocess pipe), and inside a mapping the
+ * output view cannot stand in (the mapping is transformed): take the default from the zod node itself.
+ */
+const withDefaults: NonNullable<Parameters<typeof z.toJSONSchema>[1]>['override'] = (ctx) => {
+  const def = (ctx.zodSchema as unknown as { _zod: { def: { type: string; defaultValue?: unknown } } })._zod.def;
+  if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = def.defaultValue;
+};
+
 export function renderConfigTable(): string {
-  const json = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const json = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any', override: withDefaults }) as JsonSchema;
   const output = z.toJSONSchema(configSchema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
   const out: string[][] = [];
   rows(json, '', true, out, output);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { didYouMean, optionsAt } from './suggest.js';
 import { CdcError } from '../errors.js';
 import { configSchema, LOG_LEVELS, type Config } from './schema.js';
 
@@ -65,7 +66,10 @@ export function interpolate(value: unknown, env: Env, problems: ConfigProblem[],
 function issuesToProblems(issues: z.core.$ZodIssue[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (issue.code === 'unrecognized_keys') {
+      const options = optionsAt(configSchema, issue.path);
+      message = `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"${didYouMean(k, options)}`).join(', ')}`;
+    }
     else if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'required';
     else message = message.replace(/^Invalid input: /, '');
     return { path: formatPath(issue.path) || '(root)', message };

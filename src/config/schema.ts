@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { didYouMean } from './suggest.js';
 import { CONTACT_FIELDS, IDENTIFIER_FIELDS } from '../mapping/contact-fields.js';
 import { columnName, countryCode, fieldSourceSchema, scalar, usesE164, variableSourceSchema, type FieldSource } from './sources.js';
 
@@ -43,7 +44,7 @@ const fieldsSchema = z
   .superRefine((fields, ctx) => {
     for (const [name, source] of Object.entries(fields)) {
       if (!fieldNames.includes(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `unknown Wooxy contact field (known: ${fieldNames.join(', ')})` });
+        ctx.addIssue({ code: 'custom', path: [name], message: `unknown Wooxy contact field${didYouMean(name, fieldNames)} (known: ${fieldNames.join(', ')})` });
         continue;
       }
       const parsed = (name === 'cac' ? cacSchema : fieldSourceSchema).safeParse(source);
@@ -116,6 +117,17 @@ export const mappingSchema = z
       .describe('rows must match every condition to be in the list; a row that stops matching is removed'),
     upsert: bool().default(false).describe('default false; true sends updates with upsert:true instead of falling back to add'),
     defaultCountry: countryCode.optional().describe('the country of national phone numbers for every format: e164 field and variable of the mapping, e.g. DE'),
+    guard: z
+      .strictObject({
+        removePercent: num((n) => n.min(0).max(100))
+          .default(10)
+          .describe("hold when the removals waiting are more than this percent of the mapping's synced contacts (and more than minRemovals); 0 disables the guard"),
+        minRemovals: int((n) => n.min(0))
+          .default(100)
+          .describe('… and more than this many contacts; 0 disables the guard'),
+      })
+      .prefault({})
+      .describe('mass-removal guard: removals beyond both limits are held (adds and updates go on) until `wooxy-cdc removals approve` or `discard`; a TRUNCATE removes every contact'),
   })
   .superRefine((m, ctx) => {
     const sources = [...Object.values(m.fields), ...Object.values(m.variables)];

@@ -127,6 +127,30 @@ export interface EventsTable {
   message: string;
 }
 
+export interface RemovalGuardTable {
+  mapping: string;
+  held_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  held_count: Generated<number>;
+  held_synced: ColumnType<string, number | string | undefined, number | string>;
+  cause: string | null;
+  /** Removals at or below this LSN were decided by an operator (approved or discarded). */
+  approved_lsn: ColumnType<string, string | undefined, string>;
+  synced_count: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  counted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  updated_at: Timestamp;
+}
+
+export interface RemovalDecisionsTable {
+  id: Generated<string>;
+  mapping: string;
+  decision: 'approve' | 'discard';
+  contacts: number;
+  held_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  cause: string | null;
+  decided_by: string;
+  decided_at: Timestamp;
+}
+
 /** One contact's part in one request (or in a call Wooxy refused: request_id null); see migrations/0009_history.ts. */
 export interface HistoryTable {
   mapping: string;
@@ -152,5 +176,7 @@ export interface Database {
   leader: LeaderTable;
   mappings: MappingsTable;
   events: EventsTable;
+  removal_guard: RemovalGuardTable;
+  removal_decisions: RemovalDecisionsTable;
   history: HistoryTable;
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { failpoint } from '../failpoints.js';
 import { errorText } from '../lib/loop.js';
 import type { Mapper } from '../mapping/mapper.js';
+import type { DeadLetterLog } from '../observability/activity.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StoreContext } from '../store/context.js';
@@ -35,6 +36,8 @@ export interface SenderOptions {
   attemptBudgetMs: number;
   /** Where Wooxy should POST statuses, when a webhook receiver is configured. */
   webHookUri?: string;
+  /** Where each dead letter is named (rate-limited). */
+  deadLetters: DeadLetterLog;
 }
 
 /** A request Wooxy accepted that is not recorded yet. */
@@ -314,7 +317,7 @@ export class Sender {
       const message = e.messages.join('; ');
       await rejectContact(this.opts.ctx, this.opts.fence, entry, { op: batch.op, payload: decision.op === 'remove' ? null : decision.contact, code: e.code, message });
       this.opts.metrics.deadLetters.inc({ mapping, code: e.code });
-      this.opts.log.warn({ mapping, key: entry.key, code: e.code, humanError: message }, 'contact dead-lettered');
+      this.opts.deadLetters.report({ mapping, key: entry.key, code: e.code, message });
       return;
     }
     if (isWooxyError(e, 'WOOXY_UNAUTHORIZED') || isWooxyError(e, 'WOOXY_LIST_NOT_FOUND') || isWooxyError(e, 'WOOXY_LIST_REJECTED')) {

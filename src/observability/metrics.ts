@@ -72,6 +72,7 @@ export function createMetrics() {
     retainedWalBytes: new Gauge({ name: 'wooxy_cdc_slot_retained_wal_bytes', help: "WAL the slot keeps on the server: pg_current_wal_lsn() − restart_lsn", registers: [registry] }),
     walWarning: new Gauge({ name: 'wooxy_cdc_slot_retained_wal_warning', help: '1 while the retained WAL is above postgres.walWarnBytes', registers: [registry] }),
     heartbeats: new Counter({ name: 'wooxy_cdc_heartbeats_total', help: 'Heartbeat messages written to the WAL so an idle slot still advances', labelNames: ['outcome'], registers: [registry] }),
+    removalsHeld: new Gauge({ name: 'wooxy_cdc_removals_held', help: "Removals the mass-removal guard holds (contacts), by mapping: they wait for `wooxy-cdc removals approve` or `discard`", labelNames: ['mapping'], registers: [registry] }),
     deadLetterContacts: new Gauge({ name: 'wooxy_cdc_dead_letter_contacts', help: 'Contacts in the dead-letter table now, by mapping and error code', labelNames: ['mapping', 'code'], registers: [registry] }),
     apiInFlight: new Gauge({
       name: 'wooxy_cdc_api_requests_in_flight',

@@ -8,6 +8,7 @@ import { applyChunk, forceResend, sweepChunk, type ChunkRecord } from '../store/
 import type { SweepChunk } from '../snapshot/reader.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
+import type { GuardEvent, RemovalGuard } from './removal-guard.js';
 
 export interface SnapshotWriteOptions {
   source: SourceTable;
@@ -42,11 +43,16 @@ export const WATERMARK_MESSAGE_PREFIX = 'wooxy-cdc.snapshot';
  * set-based: one statement for every row, whatever the chunk size.
  */
 export class SnapshotWriter {
-  /** `fence`: the leader's term when its pipeline runs the snapshot; null for the `snapshot` and `resync` commands. */
+  /**
+   * `fence`: the leader's term when its pipeline runs the snapshot; null for the `snapshot` and `resync`
+   * commands. `guard`: judges the removals a chunk queues (rows that no longer match a changed filter), in
+   * the chunk's transaction.
+   */
   constructor(
     private readonly ctx: StoreContext,
     private readonly mappers: ReadonlyMap<string, Mapper>,
     private readonly fence: Fence | null = null,
+    private readonly guard: RemovalGuard | null = null,
   ) {}
 
   async write(chunk: SnapshotChunk, options: SnapshotWriteOptions): Promise<SnapshotWriteOutcome> {
@@ -65,15 +71,19 @@ export class SnapshotWriter {
         invalid.set(key, { mapping: chunk.mapping, key, op: 'add', payload: row, code: 'ROW_INVALID', message: d.message });
       }
     }
-    return transaction(this.ctx, this.fence, async (trx) => {
+    const removals = records.filter((r) => r.d === null && !r.kd).map((r) => r.k);
+    const { outcome, holds } = await transaction(this.ctx, this.fence, async (trx) => {
       await takeWriterTurn(this.ctx, trx);
       const outcome: SnapshotWriteOutcome = { applied: 0, skipped: 0, enqueued: 0, deadLettered: 0, invalid: [] };
+      let holds: GuardEvent[] = [];
       if (records.length > 0) {
         const applied = await applyChunk(this.ctx, trx, chunk, options.source, records);
         outcome.applied = applied.applied;
         outcome.skipped = records.length - applied.applied;
         outcome.enqueued = applied.queued;
         if (options.force) outcome.enqueued = await forceResend(this.ctx, trx, chunk.mapping, chunk.watermark, records.map((r) => r.k));
+        // After the outbox, before the dead letters: the lock order.
+        if (this.guard && removals.length > 0) holds = await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: removals, truncated: false }]]));
         const dead = applied.invalid.map((k) => invalid.get(k)!).filter(Boolean);
         await upsertDeadLetters(this.ctx, trx, dead);
         outcome.deadLettered = dead.length;
@@ -85,8 +95,10 @@ export class SnapshotWriter {
       // skips transactions that touch no published table; this message gives it one past the watermark
       // even when the mapped tables are idle.
       await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
-      return outcome;
+      return { outcome, holds };
     }, { attempts: 5 });
+    this.guard?.report(holds);
+    return outcome;
   }
 
   /**
@@ -96,12 +108,16 @@ export class SnapshotWriter {
    * runner's progress) with the count of removals queued.
    */
   async sweep(chunk: SweepChunk, inTransaction: (trx: Trx, removals: number) => Promise<void>): Promise<number> {
-    return transaction(this.ctx, this.fence, async (trx) => {
+    const { removals, holds } = await transaction(this.ctx, this.fence, async (trx) => {
       await takeWriterTurn(this.ctx, trx);
       const removals = await sweepChunk(this.ctx, trx, chunk);
+      // A gap the stream did not see (a lost slot) can hide a TRUNCATE: the sweep's removals are judged too.
+      const holds = this.guard && removals > 0 ? await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: chunk.keys, truncated: false, swept: true }]])) : [];
       await inTransaction(trx, removals);
       await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
-      return removals;
+      return { removals, holds };
     });
+    this.guard?.report(holds);
+    return removals;
   }
 }

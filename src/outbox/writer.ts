@@ -7,6 +7,7 @@ import type { StoreContext } from '../store/context.js';
 import { upsertDeadLetters, type DeadLetterRecord } from '../store/dead-letters.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
+import type { GuardEvent, RemovalGuard } from './removal-guard.js';
 
 export interface WriteOutcome {
   /** Contacts whose desired state changed: one pending outbox entry each (coalesced). */
@@ -18,6 +19,8 @@ export interface WriteOutcome {
   invalid: DeadLetterRecord[];
   /** TRUNCATEs of mapped tables in this write, with the removals each queued. */
   truncated: Array<{ mapping: string; removals: number }>;
+  /** Holds of the mass-removal guard this write began or ended (to report once it committed). */
+  holds: GuardEvent[];
 }
 
 interface Working {
@@ -45,13 +48,15 @@ export class OutboxWriter implements ChangeSink {
 
   /**
    * `fence`: the leader's term, when the writer belongs to a leader's pipeline (its writes then fail closed
-   * once another instance leads); null for tests of capture alone.
+   * once another instance leads); null for tests of capture alone. `guard`: judges the removals each write
+   * queues, in its transaction (none: capture alone).
    */
   constructor(
     private readonly ctx: StoreContext,
     private readonly mappers: ReadonlyMap<string, Mapper>,
     private readonly slot: string,
     private readonly fence: Fence | null,
+    private readonly guard: RemovalGuard | null = null,
   ) {}
 
   /** The LSN recorded as durable for this slot ('0/0' when none). */
@@ -96,7 +101,7 @@ export class OutboxWriter implements ChangeSink {
   }
 
   private async writeIn(trx: Trx, changes: readonly RowChange[], durableLsn: Lsn | null): Promise<WriteOutcome> {
-    const outcome: WriteOutcome = { enqueued: 0, unchanged: 0, deadLettered: 0, invalid: [], truncated: [] };
+    const outcome: WriteOutcome = { enqueued: 0, unchanged: 0, deadLettered: 0, invalid: [], truncated: [], holds: [] };
     await takeWriterTurn(this.ctx, trx);
     const working = await this.load(trx, changes);
     // By contact: a later valid change of the same batch withdraws an earlier ROW_INVALID (dead letters describe the present).
@@ -156,6 +161,8 @@ export class OutboxWriter implements ChangeSink {
       outcome.enqueued += n;
       outcome.unchanged = records.length - n;
     }
+    // The removals just queued are judged with them: after the outbox writes, before the dead letters (the lock order).
+    if (this.guard) outcome.holds = await this.guard.judgeWrite(trx, removalsOf(truncated, records));
 
     await upsertDeadLetters(this.ctx, trx, [...dead.values()]);
     outcome.deadLettered = dead.size;
@@ -192,4 +199,17 @@ export class OutboxWriter implements ChangeSink {
     }
     return working;
   }
+}
+
+/** The mappings this write may have queued removals for: truncated ones whole, else the contacts it took out of the list. */
+function removalsOf(truncated: ReadonlyArray<{ mapping: string }>, records: readonly StateRecord[]): Map<string, { keys: string[] | 'all'; truncated: boolean }> {
+  const queued = new Map<string, { keys: string[] | 'all'; truncated: boolean }>();
+  for (const { mapping } of truncated) queued.set(mapping, { keys: 'all', truncated: true });
+  for (const r of records) {
+    if (r.d !== null || r.kd) continue;
+    const q = queued.get(r.m) ?? { keys: [], truncated: false };
+    if (q.keys !== 'all') q.keys.push(r.k);
+    queued.set(r.m, q);
+  }
+  return queued;
 }

@@ -1,6 +1,7 @@
 import { backoffDelay } from '../lib/backoff.js';
 import { identifiersOf } from '../delivery/plan.js';
 import type { Logger } from '../observability/logger.js';
+import type { DeadLetterLog } from '../observability/activity.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StoreContext } from '../store/context.js';
 import { applyResult, type ApplyOutcome, type InflightEntry, type ResultRow } from '../store/results.js';
@@ -27,6 +28,8 @@ export interface ApplyOptions {
    * resolved request is left alone), so it needs no leadership.
    */
   fence: Fence | null;
+  /** Where each dead letter is named (rate-limited); the logger when absent. */
+  deadLetters?: DeadLetterLog;
 }
 
 /** min(60 s, 0.5 s·2^n), never less than half: the backoff of a contact whose request failed. */
@@ -137,7 +140,8 @@ export async function applyStatus(opts: ApplyOptions, status: RequestStatus, via
     metrics.contactResults.inc({ result: r.kind === 'success' ? 'success' : (r.code ?? 'UNKNOWN') });
     if (r.kind === 'dead') {
       metrics.deadLetters.inc({ mapping: r.m, code: r.code ?? 'UNKNOWN' });
-      log.warn({ mapping: r.m, key: r.k, requestId: status.id, code: r.code, humanError: r.human }, 'contact dead-lettered');
+      if (opts.deadLetters) opts.deadLetters.report({ mapping: r.m, key: r.k, code: r.code ?? 'UNKNOWN', message: r.human ?? '', requestId: status.id });
+      else log.warn({ mapping: r.m, key: r.k, requestId: status.id, code: r.code, humanError: r.human }, 'contact dead-lettered');
     }
   }
   for (const r of report.released) {

@@ -5,6 +5,7 @@ import { migrate } from '../db/migrator.js';
 import { CdcError } from '../errors.js';
 import { compileMapping, type Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
+import { RemovalGuard } from '../outbox/removal-guard.js';
 import { SnapshotWriter } from '../outbox/snapshot-writer.js';
 import { storeContext } from '../store/context.js';
 import { prepareSource } from '../source/setup.js';
@@ -34,7 +35,10 @@ export async function openSnapshotSession(config: Config, log: Logger): Promise<
     await handle.close();
     throw e;
   }
-  const writer = new SnapshotWriter(storeContext(handle), new Map(mappers.map((m) => [m.name, m])));
+  const ctx = storeContext(handle);
+  // A resync after a filter change can remove as much as a TRUNCATE: its chunks are judged like the stream's writes.
+  const guard = new RemovalGuard({ ctx, fence: null, mappings: config.mappings, log });
+  const writer = new SnapshotWriter(ctx, new Map(mappers.map((m) => [m.name, m])), null, guard);
   return { handle, mappers, writer, close: () => handle.close() };
 }
 

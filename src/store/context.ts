@@ -5,11 +5,13 @@
  *
  * LOCK ORDER. A transaction that locks rows of several of these tables takes them in this order, and the
  * rows of one table in (mapping, source_key) order:
- *   1. the writer turn (an advisory lock: the stream's writes and snapshot chunks only)
+ *   1. the writer turn (an advisory lock: the stream's writes, snapshot chunks, and every change of a
+ *      removal hold: the guard's and the operator's, guard.ts)
  *   2. a request row (result application: the request decides whether anything happens at all)
  *   3. contact_state rows
  *   4. outbox rows, pending and in flight
- *   5. dead_letters rows
+ *   5. removal_guard rows (then removal_decisions, insert-only)
+ *   6. dead_letters rows
  * History rows (history.ts) take no part in it: they are only inserted (no unique key: an insert waits for no
  * one), and deleted by pruning once nothing else touches them.
  * Claims never wait for a row (FOR UPDATE SKIP LOCKED), so they cannot close a cycle. Within one statement
@@ -33,6 +35,8 @@ export function tables(schema: string) {
     progress: id('snapshot_progress'),
     leader: id('leader'),
     fence: id('fence'),
+    guard: id('removal_guard'),
+    decisions: id('removal_decisions'),
     history: id('history'),
   };
 }

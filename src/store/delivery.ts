@@ -12,6 +12,9 @@ import { transaction, type Fence } from './tx.js';
  *
  * - A contact has at most one unresolved request: a pending entry is claimed only while the contact has no
  *   in-flight entry, and the record of a call moves the pending entry to in flight.
+ * - A mapping whose removals the mass-removal guard holds (guard.ts) has none of its removals claimed, in the
+ *   same snapshot that claims its adds and updates: a hold commits with the removals it holds, so no claim
+ *   sees the one without the other.
  * - A claim is state in Postgres (claim_epoch, claimed_by, claimed_until), as graphile-worker's locked_by and
  *   locked_at: two processes never send the same contact at once, whatever their memory says. A lease covers
  *   the whole call (timeout and the grace after it included) and is renewed before each attempt; one that
@@ -75,6 +78,7 @@ export async function claimDue(ctx: StoreContext, opts: ClaimOptions): Promise<P
             AND (o.claimed_until IS NULL OR o.claimed_until < now() OR (o.claim_epoch < ${opts.fence.epoch}::bigint AND o.batch_id IS NULL))
             AND (o.mapping, o.source_key) NOT IN (SELECT m, k FROM unnest(${opts.busy.map((b) => b[0])}::text[], ${opts.busy.map((b) => b[1])}::text[]) AS b(m, k))
             AND NOT EXISTS (SELECT 1 FROM ${t.outbox} i WHERE i.mapping = o.mapping AND i.source_key = o.source_key AND i.state = 'inflight' OFFSET 0)
+            AND (o.payload IS NOT NULL OR NOT EXISTS (SELECT 1 FROM ${t.guard} g WHERE g.mapping = o.mapping AND g.held_since IS NOT NULL AND o.lsn > g.approved_lsn))
           ORDER BY o.next_attempt_at
           LIMIT ${opts.limit}
           FOR UPDATE OF o SKIP LOCKED

@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connector.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { testConfig, testConnector } from '../helpers/connector.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
@@ -102,10 +104,13 @@ describe('bad input from table rows', () => {
         },
       ],
     });
-    connector = testConnector(config);
+    connector = testConnector(config, {
+      log: createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(...c.toString().split('\n').filter(Boolean)), cb()) }) }),
+    });
     await connector.start();
     await waitFor(() => connector.replication?.isStreaming);
   });
+  const lines: string[] = [];
   afterAll(async () => {
     await connector.stop();
     await emulator.close();
@@ -134,6 +139,12 @@ describe('bad input from table rows', () => {
       const dead = rows.find((r) => r.source_key === String(100 + i));
       expect(dead?.human_error, `${column}`).toContain(message);
     }
+    // Each one named in the log at warn (the first 20 a minute one by one), and counted.
+    const warned = lines.map((l) => JSON.parse(l) as { level: string; msg: string; code?: string; key?: string }).filter((l) => l.msg === 'contact dead-lettered');
+    expect(warned.length).toBe(Math.min(20, CASES.length));
+    expect(warned[0]).toMatchObject({ level: 'warn', code: 'ROW_INVALID', key: expect.any(String) });
+    const counted = (await connector.metrics.deadLetters.get()).values.reduce((n, v) => n + v.value, 0);
+    expect(counted).toBe(rows.length);
     await waitFor(() => (emulator.contacts('l') ?? []).length === 1);
     expect(emulator.contacts('l')?.[0]).toMatchObject({
       userId: 'u-good', email: 'good@example.com', firstName: 'Zoë 🌍', lastName: 'Ωmega', contactGender: 2, cac: { value: 2.05, currency: 'EUR' },

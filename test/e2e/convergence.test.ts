@@ -21,6 +21,8 @@ function fixed(seed: number, webhook: boolean, standby: boolean): Scenario {
     pgRestartAt: 12,
     standby,
     lockCuts: standby ? [3, 15, 24] : [],
+    // A compatible and a breaking schema change with its fix, and a mapping change: every lifecycle event.
+    schema: standby ? { compatibleAt: null, breakAt: 20, fixAt: null, remapAt: 8 } : { compatibleAt: 4, breakAt: 9, fixAt: 16, remapAt: 22 },
   };
 }
 
@@ -32,7 +34,7 @@ describe('randomized convergence under faults', () => {
   afterAll(async () => cluster.stop('immediate'));
 
   it('always ends with the list equal to the table', async () => {
-    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, faults: 0, webhook: 0, poll: 0 };
+    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: 0, faults: 0, webhook: 0, poll: 0 };
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary({ minOps: 15, maxOps: 40 }), async (s: Scenario) => {
         // What the harness saw (kills, restarts, and the connector's last log lines when it did not converge),
@@ -42,6 +44,7 @@ describe('randomized convergence under faults', () => {
         seen.kills += r.kills;
         seen.pgRestarts += r.pgRestarts;
         seen.lockCuts += r.lockCuts;
+        seen.lifecycle += r.lifecycle.length;
         seen.faults += r.faultsInjected;
         seen[s.faults.webhook ? 'webhook' : 'poll']++;
         expect({ diff: r.diff, converged: r.converged, deadLetters: r.deadLetters, peakConcurrencyOk: r.peakConcurrency <= 10 }, lines.join('\n')).toEqual({

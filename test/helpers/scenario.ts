@@ -50,6 +50,14 @@ export interface Scenario {
   standby: boolean;
   /** Op indices before which the leader's lock session is terminated (pg_terminate_backend): leadership moves. */
   lockCuts: number[];
+  /**
+   * The operational lifecycle, at op indices (null: never): a compatible type change of a mapped column; a
+   * breaking one (a mapped column dropped: the mapping stops) and, later, its fix (the column back and every
+   * instance restarted); a mapping change (a field added, every instance restarted with it). The first two lift
+   * the publication's column list first, as the README tells a DBA to (PostgreSQL refuses to retype or drop a
+   * listed column).
+   */
+  schema: { compatibleAt: number | null; breakAt: number | null; fixAt: number | null; remapAt: number | null };
 }
 
 export interface ScenarioResult {
@@ -58,6 +66,8 @@ export interface ScenarioResult {
   kills: number;
   pgRestarts: number;
   lockCuts: number;
+  /** Lifecycle events that happened: compatible, break, fix, remap. */
+  lifecycle: string[];
   faultsInjected: number;
   requests: number;
   contactsExisted: number;
@@ -103,9 +113,22 @@ export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {
       pgRestartAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
       standby: fc.boolean(),
       lockCuts: fc.array(fc.nat(), { maxLength: 4 }),
+      lifecycle: fc.record({
+        compatibleAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+        breakAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+        fixAfter: fc.integer({ min: 1, max: 8 }),
+        remapAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+      }),
     })
-    .map((s) => ({
+    .map(({ lifecycle: l, ...s }) => ({
       ...s,
+      schema: {
+        compatibleAt: l.compatibleAt === null ? null : l.compatibleAt % s.ops.length,
+        breakAt: l.breakAt === null ? null : l.breakAt % s.ops.length,
+        // A fix that would fall after the last op happens before the quiesce.
+        fixAt: l.breakAt === null ? null : (l.breakAt % s.ops.length) + l.fixAfter < s.ops.length ? (l.breakAt % s.ops.length) + l.fixAfter : null,
+        remapAt: l.remapAt === null ? null : l.remapAt % s.ops.length,
+      },
       kills: [...new Set(s.kills.map((k) => k % s.ops.length))].sort((a, b) => a - b),
       pgRestartAt: s.pgRestartAt === null ? null : s.pgRestartAt % s.ops.length,
       // Leadership is lost only where a standby can take it (without one, a cut is just a reconnect).
@@ -174,6 +197,9 @@ export const MAPPING = {
   filter: [{ column: 'status', notEquals: 'banned' }],
 };
 
+/** The mapping after a change: a field added, which every existing contact must receive. */
+export const MAPPING_V2 = { ...MAPPING, fields: { ...MAPPING.fields, lastName: { value: 'Mapped later' } } };
+
 /** Runs one scenario on its own database of `cluster`; the connector runs as a child process. */
 export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line: string) => void = () => undefined): Promise<ScenarioResult> {
   const started = Date.now();
@@ -213,7 +239,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   });
   const port = await freePort();
   const secret = randomBytes(18).toString('hex');
-  const configFile = writeConfig({
+  const configOf = (mapping: typeof MAPPING) => writeConfig({
     postgres: { url: '${DATABASE_URL}', slot: `slot_${dbName}`, publication: `pub_${dbName}` },
     wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 300, timeoutGraceMs: 500, maxRetries: 2 },
     capture: { flushIntervalMs: 10 },
@@ -225,8 +251,10 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     // Statuses are posted to the first instance; a standby that leads meanwhile is told by polling or by it.
     ...(s.faults.webhook ? { webhook: { publicUrl: `http://127.0.0.1:${port}`, secret: '${WOOXY_WEBHOOK_SECRET}' } } : {}),
     log: { level: 'info' },
-    mappings: [MAPPING],
+    mappings: [mapping],
   });
+  let mapping: typeof MAPPING = MAPPING;
+  let configFile = configOf(mapping);
   const env = { DATABASE_URL: url, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret, HTTP_PORT: String(port) };
   const outputs: string[] = [];
   let running: RunningConnector | null = null;
@@ -251,6 +279,28 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     await running.exited;
     outputs.push(running.output());
     running = null;
+  };
+  /** Every instance stopped (SIGTERM) and started again: how an operator rolls out a fix or a new configuration. */
+  const restartAll = async () => {
+    for (const r of [running, standby]) {
+      if (!r) continue;
+      r.proc.kill('SIGTERM');
+      await r.exited;
+      outputs.push(r.output());
+    }
+    const hadStandby = standby !== null;
+    running = null;
+    standby = null;
+    await start();
+    if (hadStandby) standby = startConnectorProcess(configFile, { ...env, HTTP_PORT: String(await freePort()) });
+  };
+  /** As a DBA does before retyping or dropping a listed column: every column published until the connector sets the list again. */
+  const liftColumnList = () => db.query(`ALTER PUBLICATION pub_${dbName} SET TABLE users`);
+  const lifecycle: string[] = [];
+  const fix = async () => {
+    await db.query('ALTER TABLE users ADD COLUMN bio text');
+    await restartAll();
+    lifecycle.push('fix');
   };
 
   let kills = 0;
@@ -286,6 +336,29 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
         db = await connect();
       }
       if (i === restartAfter && !running) await start();
+      if (s.schema.compatibleAt === i) {
+        log(`  op ${i}: first_name becomes varchar(300)`);
+        await liftColumnList();
+        await db.query('ALTER TABLE users ALTER COLUMN first_name TYPE varchar(300)');
+        lifecycle.push('compatible');
+      }
+      if (s.schema.breakAt === i) {
+        log(`  op ${i}: column bio dropped (the mapping stops)`);
+        await liftColumnList();
+        await db.query('ALTER TABLE users DROP COLUMN bio');
+        lifecycle.push('break');
+      }
+      if (s.schema.fixAt === i) {
+        log(`  op ${i}: column bio back, every instance restarted`);
+        await fix();
+      }
+      if (s.schema.remapAt === i) {
+        log(`  op ${i}: mapping changed (a field added), every instance restarted`);
+        mapping = MAPPING_V2;
+        configFile = configOf(mapping);
+        await restartAll();
+        lifecycle.push('remap');
+      }
       await applyInTransaction(db, s.ops[i]!);
       // Let delivery take every other change on its own (more requests meet more faults); the rest coalesce.
       if (running && i % 2 === 0) {
@@ -295,11 +368,15 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       }
     }
     if (!running) await start();
+    if (lifecycle.includes('break') && !lifecycle.includes('fix')) {
+      log('  end: column bio back, every instance restarted');
+      await fix();
+    }
 
     // Quiesce: faults off, then wait for the list to equal the table.
     emulator.setFaults({ serverErrorRate: 0, timeoutRate: 0, rateLimitRate: 0, contactErrorRate: 0, webhookDropRate: 0 });
     const c = db;
-    const mapper = compileMapping(parseConfig({ postgres: { url }, wooxy: { accessToken: 'x' }, mappings: [MAPPING] }, {}).mappings[0]!, (contact) =>
+    const mapper = compileMapping(parseConfig({ postgres: { url }, wooxy: { accessToken: 'x' }, mappings: [mapping] }, {}).mappings[0]!, (contact) =>
       validateContact(contact, { mode: 'add', position: 0 }),
     );
     let diff: string[] = [];
@@ -336,6 +413,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       kills,
       pgRestarts,
       lockCuts,
+      lifecycle,
       faultsInjected:
         Object.values(stats.byEndpoint).reduce(
           (n, o) => n + (o.serverError ?? 0) + (o.timeout ?? 0) + (o.rateLimited ?? 0) + (o.savingError ?? 0) + (o.badResponse ?? 0),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { renderConfigTable, README_PATH, replaceSection } from '../../src/config/docs.js';
 import { ConfigError, loadConfig, parseConfig, parseConfigText, TOKEN_NOT_NEEDED } from '../../src/config/loader.js';
+import { closest } from '../../src/config/suggest.js';
 
 const env = { DATABASE_URL: 'postgres://u:secret@db/app', WOOXY_ACCESS_TOKEN: 'tok', WOOXY_LIST_ID: 'list-1' };
 
@@ -147,5 +148,31 @@ describe('configuration', () => {
     expect(problems(() => parseConfig(minimal(), neither, undefined, { withoutWooxy: true }))).toEqual(['postgres.url: environment variable DATABASE_URL is not set']);
     // A token that is there is used as it is.
     expect(parseConfig(minimal(), env, undefined, { withoutWooxy: true }).wooxy.accessToken).toBe('tok');
+  });
+});
+
+describe('did you mean', () => {
+  it('suggests the option or contact field a typo most likely meant, case slips included', () => {
+    const problems = (() => {
+      try {
+        parseConfig({ postgres: { url: 'x', slott: 'a' }, wooxy: { accessToken: 't', timeoutMS: 3 }, mappings: [{ table: 'u', contactListId: 'l', fields: { emial: 'email', userId: 'id' }, variabels: {} }] }, {});
+      } catch (e) {
+        return (e as { problems: Array<{ path: string; message: string }> }).problems;
+      }
+      return [];
+    })();
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        { path: 'postgres', message: 'unknown option "slott" (did you mean "slot"?)' },
+        { path: 'wooxy', message: 'unknown option "timeoutMS" (did you mean "timeoutMs"?)' },
+        { path: 'mappings[0]', message: 'unknown option "variabels" (did you mean "variables"?)' },
+        expect.objectContaining({ path: 'mappings[0].fields.emial', message: expect.stringMatching(/^unknown Wooxy contact field \(did you mean "email"\?\)/) }),
+      ]),
+    );
+  });
+
+  it('suggests nothing for a word far from every option', () => {
+    expect(closest('zzzzzz', ['slot', 'publication'])).toBeNull();
+    expect(closest('slot', ['slot'])).toBeNull();
   });
 });

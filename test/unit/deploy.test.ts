@@ -152,7 +152,7 @@ describe('Prometheus alert rules', () => {
     expect(rules.flatMap((r) => metricsOf(r.expr)).filter((n) => !known.has(n))).toEqual([]);
   });
 
-  it('cover lag, retained WAL, dead letters, a paused delivery, a stopped mapping, the 7-day window and leadership', () => {
+  it('cover lag, retained WAL, dead letters, a paused delivery, a stopped mapping, held removals, the 7-day window and leadership', () => {
     const used = new Set(rules.flatMap((r) => metricsOf(r.expr)));
     for (const metric of [
       'wooxy_cdc_replication_lag_bytes',
@@ -160,6 +160,7 @@ describe('Prometheus alert rules', () => {
       'wooxy_cdc_dead_letter_contacts',
       'wooxy_cdc_delivery_paused',
       'wooxy_cdc_mapping_stopped',
+      'wooxy_cdc_removals_held',
       'wooxy_cdc_oldest_unresolved_request_age_seconds',
       'wooxy_cdc_leader',
     ]) {
@@ -181,9 +182,10 @@ describe('Prometheus alert rules', () => {
     expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
   });
 
-  it('the dashboard shows stopped mappings', () => {
+  it('the dashboard shows stopped mappings and held removals', () => {
     const dashboard = JSON.parse(readFileSync('deploy/grafana/wooxy-cdc-dashboard.json', 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
-    const panel = dashboard.panels.find((p) => p.targets.some((t) => t.expr.includes('wooxy_cdc_mapping_stopped')));
-    expect(panel?.title).toBe('Stopped mappings');
+    const panel = (metric: string) => dashboard.panels.find((p) => p.targets.some((t) => t.expr.includes(metric)));
+    expect(panel('wooxy_cdc_mapping_stopped')?.title).toBe('Stopped mappings');
+    expect(panel('wooxy_cdc_removals_held')?.title).toBe('Held removals');
   });
 });
