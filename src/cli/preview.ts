@@ -21,6 +21,12 @@ const AGAINST: Record<PreviewOutcome['mode'], string> = {
   plan: 'the table under this configuration against what Wooxy holds, as far as the connector knows',
 };
 
+/** The removals are a mass removal: the guard would hold them, and this is how they would go. */
+function heldNote(o: PreviewOutcome): string {
+  const g = o.guard!;
+  return `  — held by the mass-removal guard (more than ${n(g.minRemovals)} and more than ${g.removePercent}% of ${n(g.synced)} synced) until \`wooxy-cdc removals approve --mapping ${o.mapping}\``;
+}
+
 export function renderPreview(o: PreviewOutcome): string {
   const title = o.mode === 'plan' ? `plan ${o.mapping}` : `${o.mode} ${o.mapping} --dry-run`;
   const lines = [`${title}: ${o.table} → list ${o.listId}; ${AGAINST[o.mode]}`];
@@ -32,7 +38,8 @@ export function renderPreview(o: PreviewOutcome): string {
   if (o.listChangedFrom) lines.push(`the mapping synced to list ${o.listChangedFrom}; list ${o.listId} holds none of its contacts yet: every contact is an add`);
   const width = Math.max(...CHANGES.map((c) => n(o.counts[c]).length));
   for (const c of CHANGES) {
-    lines.push(`  ${c.padEnd(12)}${n(o.counts[c]).padStart(width)}`);
+    const held = c === 'remove' && o.guard?.wouldHold ? heldNote(o) : '';
+    lines.push(`  ${c.padEnd(12)}${n(o.counts[c]).padStart(width)}${held}`);
     const keyWidth = Math.max(0, ...o.examples[c].map((e) => e.key.length));
     for (const e of o.examples[c]) lines.push(e.detail ? `      ${e.key.padEnd(keyWidth)}  ${cut(e.detail, 110)}` : `      ${e.key}`);
   }
@@ -64,7 +71,8 @@ export async function previewCommand(c: PreviewCommand): Promise<PreviewOutcome[
     for (const mapper of selectMappings(session.mappers, c.mapping)) {
       // A bar on a terminal only: log lines would land in the report (the log writes to stdout).
       const progress = process.stderr.isTTY ? new BarProgress(process.stderr) : undefined;
-      const o = await runPreview({ handle: session.handle, mapper, mode: c.mode, chunkSize: c.chunkSize, where: c.where, sweep: c.sweep, examples, signal: stop.signal, progress });
+      const guard = c.config.mappings.find((m) => m.name === mapper.name)?.guard;
+      const o = await runPreview({ handle: session.handle, mapper, mode: c.mode, chunkSize: c.chunkSize, where: c.where, sweep: c.sweep, examples, guard, signal: stop.signal, progress });
       outcomes.push(o);
       if (!c.json) process.stdout.write(`${renderPreview(o)}\n`);
       if (!o.finished) break;

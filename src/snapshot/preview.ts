@@ -2,7 +2,8 @@ import type { DbHandle } from '../db/index.js';
 import { describeCondition, type Mapper, type Row } from '../mapping/mapper.js';
 import { desiredOf } from '../outbox/desired.js';
 import { storeContext } from '../store/context.js';
-import { listStates, readStates, recordedListId, schemaTables, type StoredState } from '../store/inspect.js';
+import { exceedsGuard, guardOff, type GuardSettings } from '../outbox/removal-guard.js';
+import { countSynced, listStates, readStates, recordedListId, schemaTables, type StoredState } from '../store/inspect.js';
 import { classifyGone, classifyRow, Tally, type Change, type Example, type PreviewMode } from './classify.js';
 import { ChunkReader, describeTable, estimateRows } from './reader.js';
 import type { ProgressReporter } from './report.js';
@@ -29,6 +30,8 @@ export interface PreviewOptions {
   sweep?: boolean;
   /** Examples kept of each change. */
   examples?: number;
+  /** The mapping's mass-removal guard: whether the removals counted would be held. */
+  guard?: GuardSettings;
   signal?: AbortSignal;
   progress?: ProgressReporter;
 }
@@ -52,6 +55,11 @@ export interface PreviewOutcome {
   listChangedFrom: string | null;
   /** Whether the connector's schema exists: without it, no contact is known. */
   migrated: boolean;
+  /**
+   * The removals counted are a mass removal the guard would hold (until `removals approve`), against the
+   * mapping's synced contacts and limits; null without a guard or with it off.
+   */
+  guard: { wouldHold: boolean; synced: number; removePercent: number; minRemovals: number } | null;
   seconds: number;
 }
 
@@ -80,6 +88,7 @@ export async function runPreview(opts: PreviewOptions): Promise<PreviewOutcome> 
     queued: 0,
     listChangedFrom: listChanged ? recorded : null,
     migrated: tables.migrated,
+    guard: null,
     seconds: 0,
   };
   const states = async (keys: string[]) => (tables.migrated ? readStates(ctx, mapper.name, keys) : new Map<string, StoredState>());
@@ -114,6 +123,12 @@ export async function runPreview(opts: PreviewOptions): Promise<PreviewOutcome> 
       if (page.length < opts.chunkSize) break;
       after = page.at(-1)!.key;
     }
+  }
+  const g = opts.guard;
+  if (g && !guardOff(g)) {
+    // The contacts Wooxy holds for this mapping now, as the guard counts them (another list holds none yet).
+    const synced = tables.migrated && !listChanged ? await countSynced(ctx, mapper.name) : 0;
+    outcome.guard = { wouldHold: exceedsGuard(tally.counts.remove, synced, g), synced, removePercent: g.removePercent, minRemovals: g.minRemovals };
   }
   outcome.finished = true;
   opts.progress?.done({ mapping: mapper.name, mode, rowsDone: outcome.rows, rowsTotal: outcome.rows, runRows: outcome.rows, elapsedMs: Date.now() - started });

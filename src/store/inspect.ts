@@ -179,3 +179,9 @@ export async function recordedListId(ctx: StoreContext, mapping: string): Promis
   const r = await ctx.db.selectFrom('mappings').select('list_id').where('name', '=', mapping).executeTakeFirst();
   return r?.list_id ?? null;
 }
+
+/** How many of a mapping's contacts Wooxy holds as far as the connector knows: what the mass-removal guard weighs removals against. */
+export async function countSynced(ctx: StoreContext, mapping: string): Promise<number> {
+  const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${ctx.t.state} WHERE mapping = ${mapping} AND synced IS NOT NULL`.execute(ctx.db);
+  return Number(rows[0]?.n ?? 0);
+}

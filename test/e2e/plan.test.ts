@@ -108,11 +108,14 @@ describe('plan and dry runs', () => {
 
     const withLastName = writeConfig(raw(mapping({ fields: { userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name', lastName: 'last_name' } })));
     const otherList = writeConfig(raw(mapping({ contactListId: 'other' })));
+    // A filter narrowed by mistake: most of the list would go, which the mass-removal guard holds.
+    const narrowed = writeConfig(raw(mapping({ filter: [{ column: 'id', in: [1, 2, 3] }], guard: { minRemovals: 5 } })));
     const same = writeConfig(base);
-    const [plan, planLastName, planOther] = await Promise.all([
+    const [plan, planLastName, planOther, planNarrowed] = await Promise.all([
       cli('plan', '--config', same, '--json'),
       cli('plan', '--config', withLastName, '--json', '--examples', '2'),
       cli('plan', '--config', otherList, '--json'),
+      cli('plan', '--config', narrowed),
     ]);
     // Against what Wooxy holds: user 6's new name is an update, user 5's row is gone (a removal).
     expect(counts(json(plan))).toEqual({ add: 0, update: 1, remove: 1, unchanged: 27, 'dead-letter': 1 });
@@ -125,6 +128,12 @@ describe('plan and dry runs', () => {
     ]);
     // Another list holds none of them yet.
     expect(json(planOther)[0]).toMatchObject({ listChangedFrom: LIST, counts: { add: 27, update: 0, remove: 0, unchanged: 1, 'dead-letter': 1 } });
+    // One removal of 28 synced is far below the default guard (100 and 10%).
+    expect(json(plan)[0]!.guard).toEqual({ wouldHold: false, synced: 28, removePercent: 10, minRemovals: 100 });
+    expect(planNarrowed.code, planNarrowed.stderr).toBe(0);
+    expect(planNarrowed.stdout).toMatch(
+      /^ {2}remove +25 {2}— held by the mass-removal guard \(more than 5 and more than 10% of 28 synced\) until `wooxy-cdc removals approve --mapping users`$/m,
+    );
 
     const [snap, reconcile, resync, widened] = await Promise.all([
       cli('snapshot', '--config', same, '--dry-run', '--json'),
