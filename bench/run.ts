@@ -14,12 +14,13 @@ import { serverVersion, startCluster } from './lib/pg.js';
 import { renderMarkdown, renderSvg } from './render.js';
 import { coalescing } from './scenarios/coalescing.js';
 import { delivery } from './scenarios/delivery.js';
+import { history } from './scenarios/history.js';
 import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { recovery } from './scenarios/recovery.js';
 
-const SCENARIOS: Record<string, Scenario> = { ingest, delivery, latency, coalescing, memory, recovery };
+const SCENARIOS: Record<string, Scenario> = { ingest, delivery, latency, coalescing, memory, recovery, history };
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

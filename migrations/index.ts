@@ -7,6 +7,7 @@ import { integrity } from './0005_integrity.js';
 import { lifecycle } from './0006_lifecycle.js';
 import { removalGuard } from './0007_removal_guard.js';
 import { deadLetters } from './0008_dead_letters.js';
+import { history } from './0009_history.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -21,4 +22,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0006_lifecycle', lifecycle],
   ['0007_removal_guard', removalGuard],
   ['0008_dead_letters', deadLetters],
+  ['0009_history', history],
 ];

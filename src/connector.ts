@@ -134,7 +134,7 @@ export class Connector {
     }
     // Webhook statuses: any instance may receive them, unfenced (see ApplyOptions.fence).
     const deadLetters = new DeadLetterLog(log.child({ stage: 'dead-letters' }));
-    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts, deadLetters };
+    const applyOptions: ApplyOptions = { ctx: storeContext(this.handle, { history: config.history.keepDays > 0 }), fence: null, log: log.child({ stage: 'webhook' }), metrics: this.metrics, maxAttempts: config.delivery.maxAttempts, deadLetters };
     const { webhook } = config;
     const routes = [];
     if (webhook.secret) {

@@ -97,7 +97,7 @@ export class Pipeline {
   async start(): Promise<void> {
     const { config, log, metrics, handle, mappers, fence } = this.opts;
     const pg = config.postgres;
-    const ctx = storeContext(handle);
+    const ctx = storeContext(handle, { history: config.history.keepDays > 0 });
     // A mapping that ran before with this very definition and cannot run now has a broken source (a column
     // dropped): it stops and the others go on. A changed definition that names what does not exist is the
     // configuration's mistake: the start fails, naming it (exit 2).
@@ -205,6 +205,7 @@ export class Pipeline {
       pollIntervalMs: reconcile.pollIntervalMs,
       warnAfterMs: reconcile.warnAfterHours * 3_600_000,
       keepResolvedMs: reconcile.keepResolvedHours * 3_600_000,
+      keepHistoryMs: config.history.keepDays * 86_400_000,
       onRequeued: () => this.sender?.kick(),
     });
     this.sender.start();

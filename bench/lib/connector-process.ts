@@ -29,6 +29,7 @@ export interface ChildConfig {
   delivery?: Record<string, number>;
   reconcile?: Record<string, number>;
   snapshot?: Record<string, number | boolean>;
+  history?: Record<string, number>;
 }
 
 /** The configuration a user would write, with the bench's database, emulator and mapping. */
@@ -44,6 +45,7 @@ export async function writeChildConfig(c: ChildConfig): Promise<string> {
       delivery: c.delivery ?? {},
       reconcile: c.reconcile ?? {},
       snapshot: c.snapshot ?? {},
+      history: c.history ?? {},
       http: { port: 0 },
       log: { level: 'info' },
       mappings: [USERS_MAPPING],

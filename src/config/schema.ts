@@ -225,6 +225,16 @@ export const configSchema = z
       })
       .prefault({})
       .describe('request/find and webhooks'),
+    history: z
+      .strictObject({
+        keepDays: num((n) => n.min(0))
+          .default(30)
+          .describe(
+            "how long each contact's request history (request ids, operations, Wooxy's answers) is kept for `wooxy-cdc inspect`, beyond Wooxy's 7 days; 0: none is written",
+          ),
+      })
+      .prefault({})
+      .describe('what inspect shows of past requests'),
     webhook: z
       .strictObject({
         publicUrl: z.url().optional().describe('externally reachable base URL of this HTTP server; enables webHookUri'),

@@ -151,6 +151,21 @@ export interface RemovalDecisionsTable {
   decided_at: Timestamp;
 }
 
+/** One contact's part in one request (or in a call Wooxy refused: request_id null); see migrations/0009_history.ts. */
+export interface HistoryTable {
+  mapping: string;
+  source_key: string;
+  request_id: string | null;
+  op: string;
+  sent_at: Timestamp;
+  resolved_at: Timestamp;
+  outcome: 'success' | 'retry' | 'dead' | 'expired' | 'stray';
+  code: string | null;
+  human_error: string | null;
+  hint: string | null;
+  ids: NullableJson;
+}
+
 export interface Database {
   replication_state: ReplicationStateTable;
   contact_state: ContactStateTable;
@@ -163,4 +178,5 @@ export interface Database {
   events: EventsTable;
   removal_guard: RemovalGuardTable;
   removal_decisions: RemovalDecisionsTable;
+  history: HistoryTable;
 }

@@ -41,8 +41,16 @@ export interface Mapper {
   keyOf(row: Row): string | null;
   /** Whether the row belongs in the list (every filter condition holds). */
   matches(row: Row): boolean;
+  /** The filter conditions the row fails, in the definition's order (none: it belongs in the list). */
+  unmet(row: Row): FilterCondition[];
   /** Row → contact payload, checked with the vendor's rules. */
   project(row: Row): Projection;
+}
+
+/** A filter condition in words: `status notEquals "banned"`, `deleted_at isNull true`. */
+export function describeCondition(c: FilterCondition): string {
+  const [op, value] = Object.entries(c).find(([k, v]) => k !== 'column' && v !== undefined) ?? ['', ''];
+  return `${c.column} ${op} ${JSON.stringify(value)}`;
 }
 
 /** Comparable text form of a value for filters: booleans and Postgres' 't'/'f' agree. */
@@ -139,6 +147,9 @@ export function compileMapping(config: MappingConfig, check: ContactCheck = () =
     },
     matches(row) {
       return config.filter.every((c) => holds(c, row));
+    },
+    unmet(row) {
+      return definition.filter.filter((c) => !holds(c, row));
     },
     project(row) {
       const contact: ContactPayload = {};

@@ -1,4 +1,5 @@
 import { BackgroundLoop } from '../lib/loop.js';
+import { pruneHistory } from '../store/history.js';
 import { expireRequests, pruneResolved, requestsToCheck, takeOldUnwarned, touchChecked, unresolvedStats } from '../store/results.js';
 import type { WooxyClient } from '../wooxy/client.js';
 import { applyStatus, type ApplyOptions } from './apply.js';
@@ -15,6 +16,8 @@ export interface PollerOptions extends ApplyOptions {
   onRequeued?: () => void;
   /** Resolved requests are deleted once resolved this long (reconcile.keepResolvedHours). */
   keepResolvedMs: number;
+  /** Contacts' history rows are deleted once this old (history.keepDays); default: 30 days. */
+  keepHistoryMs?: number;
   /** How often resolved requests are pruned; default once a minute, slower than polling. */
   pruneIntervalMs?: number;
 }
@@ -43,7 +46,7 @@ export class Poller {
       },
     });
     this.pruning = new BackgroundLoop({
-      name: 'pruning resolved requests',
+      name: 'pruning resolved requests and history',
       log: opts.log,
       intervalMs: opts.pruneIntervalMs ?? 60_000,
       tick: async () => void (await this.prune()),
@@ -59,10 +62,16 @@ export class Poller {
     await Promise.all([this.polling.stop(), this.pruning.stop()]);
   }
 
-  /** Deletes requests resolved longer ago than the retention; returns how many. */
+  /**
+   * Deletes requests resolved longer ago than their retention, then history rows older than theirs, each in
+   * bounded statements; returns how many requests went.
+   */
   async prune(): Promise<number> {
     const deleted = await pruneResolved(this.opts.ctx, this.opts.fence, { keepResolvedMs: this.opts.keepResolvedMs });
     if (deleted > 0) this.opts.log.info({ deleted, keepResolvedHours: this.opts.keepResolvedMs / 3_600_000 }, 'pruned resolved requests');
+    const keepMs = this.opts.keepHistoryMs ?? 30 * 86_400_000;
+    const history = await pruneHistory(this.opts.ctx, this.opts.fence, { keepMs });
+    if (history > 0) this.opts.log.info({ deleted: history, keepDays: keepMs / 86_400_000 }, 'pruned contact history');
     return deleted;
   }
 

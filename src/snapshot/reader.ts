@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
+import { CdcError } from '../errors.js';
 import type { Mapper, Row } from '../mapping/mapper.js';
 import { normalizeLsn } from '../source/lsn.js';
 import '../source/pg-types.js';
@@ -117,6 +118,33 @@ export class ChunkReader {
           WHERE NOT EXISTS (SELECT 1 FROM ${sql.raw(table.qualified)} t WHERE t.${sql.raw(table.key)} = x.k::${sql.raw(table.keyType)})`.execute(trx);
         return { mapping: this.mapper.name, keys: rows.map((r) => r.k), watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap };
       });
+  }
+}
+
+/**
+ * One row of a mapping's table by its key, as a chunk reads it (the mapped columns, decoded as the stream
+ * decodes them), in a READ ONLY transaction; null when no row has that key. The key is compared as the key
+ * column's own type: text that is not a value of it is a USAGE_INVALID error naming the type.
+ */
+export async function readRowByKey(db: Kysely<Database>, mapper: Mapper, table: SourceTable, key: string): Promise<Row | null> {
+  const columns = sql.join(mapper.columns.map((c) => sql.id(c)));
+  try {
+    return await db
+      .transaction()
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const { rows } = await sql<Row>`SELECT ${columns} FROM ${sql.raw(table.qualified)} WHERE ${sql.raw(table.key)} = ${key}::${sql.raw(table.keyType)}`.execute(trx);
+        const r = rows[0];
+        if (!r) return null;
+        const row: Row = {};
+        for (const c of mapper.columns) row[c] = r[c];
+        return row;
+      });
+  } catch (e) {
+    if (/^22/.test((e as { code?: string }).code ?? '')) {
+      throw new CdcError('USAGE_INVALID', `--key ${JSON.stringify(key)} is not a value of ${table.qualified}.${table.key} (${table.keyType}): ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
   }
 }
 

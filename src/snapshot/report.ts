@@ -4,7 +4,7 @@ import type { RunOutcome } from './runner.js';
 /** Where a snapshot or resync stands. Rates and ETAs are over this run only (a resumed run starts at 0). */
 export interface Progress {
   mapping: string;
-  mode: 'snapshot' | 'resync';
+  mode: 'snapshot' | 'resync' | 'plan';
   /** Rows done, including those of an earlier run this one resumed. */
   rowsDone: number;
   /** Estimate; null when unknown. */

@@ -42,6 +42,18 @@ export async function openSnapshotSession(config: Config, log: Logger): Promise<
   return { handle, mappers, writer, close: () => handle.close() };
 }
 
+/**
+ * What the dry runs and `plan` need: a pool and the compiled mappings, and nothing of what
+ * openSnapshotSession does to prepare a real run — no migration, no slot, no publication — since a preview
+ * must leave the database as it found it (src/snapshot/preview.ts).
+ */
+export function openPreviewSession(config: Config, purpose: string): { handle: DbHandle; mappers: Mapper[]; close: () => Promise<void> } {
+  const pg = config.postgres;
+  const mappers = config.mappings.map((m) => compileMapping(m, vendorCheck));
+  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} ${purpose}` });
+  return { handle, mappers, close: () => handle.close() };
+}
+
 /** The mappings a command names (all of them when none is named). */
 export function selectMappings(mappers: readonly Mapper[], name: string | undefined): Mapper[] {
   if (name === undefined) return [...mappers];

@@ -12,6 +12,8 @@
  *   4. outbox rows, pending and in flight
  *   5. removal_guard rows (then removal_decisions, insert-only)
  *   6. dead_letters rows
+ * History rows (history.ts) take no part in it: they are only inserted (no unique key: an insert waits for no
+ * one), and deleted by pruning once nothing else touches them.
  * Claims never wait for a row (FOR UPDATE SKIP LOCKED), so they cannot close a cycle. Within one statement
  * Postgres does not promise the order in which its parts touch rows: a statement with several data-modifying
  * parts reads the earlier tables' parts first (a part that is read runs before one that is not), and every
@@ -35,6 +37,7 @@ export function tables(schema: string) {
     fence: id('fence'),
     guard: id('removal_guard'),
     decisions: id('removal_decisions'),
+    history: id('history'),
   };
 }
 
@@ -45,10 +48,12 @@ export interface StoreContext {
   readonly db: Db;
   readonly schema: string;
   readonly t: Tables;
+  /** Whether the statements that resolve a contact's call also write its history row (history.keepDays > 0). */
+  readonly history: boolean;
 }
 
-export function storeContext(handle: Pick<DbHandle, 'db' | 'schema'>): StoreContext {
-  return { db: handle.db, schema: handle.schema, t: tables(handle.schema) };
+export function storeContext(handle: Pick<DbHandle, 'db' | 'schema'>, opts: { history?: boolean } = {}): StoreContext {
+  return { db: handle.db, schema: handle.schema, t: tables(handle.schema), history: opts.history ?? true };
 }
 
 /** A JSON document as one parameter: Postgres parses one jsonb far faster than arrays of escaped JSON. */

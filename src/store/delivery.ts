@@ -3,6 +3,7 @@ import type { Identifiers, PendingEntry } from '../delivery/plan.js';
 import type { ContactPayload } from '../mapping/mapper.js';
 import { jsonParam, type StoreContext } from './context.js';
 import { upsertDeadLetters } from './dead-letters.js';
+import { whenKept } from './history.js';
 import { withRetries, type RetryOptions } from './retry.js';
 import { transaction, type Fence } from './tx.js';
 
@@ -318,7 +319,9 @@ export async function recordAccepted(ctx: StoreContext, call: AcceptedCall, retr
 
 /**
  * Wooxy rejected a lone contact with a documented data error: it leaves the outbox (unless a newer change
- * replaced it) and becomes a dead letter with Wooxy's message. Fenced; outbox before dead letters.
+ * replaced it) and becomes a dead letter with Wooxy's message. Fenced; outbox before dead letters. The
+ * refusal also goes to the contact's history (no request id: Wooxy made none), with the identifiers the
+ * entry was marked with before the call.
  */
 export async function rejectContact(
   ctx: StoreContext,
@@ -327,7 +330,16 @@ export async function rejectContact(
   dead: { op: string; payload: unknown; code: string; message: string },
 ): Promise<void> {
   await transaction(ctx, fence, async (trx) => {
-    await sql`DELETE FROM ${ctx.t.outbox} WHERE state = 'pending' AND mapping = ${entry.mapping} AND source_key = ${entry.key} AND lsn = ${entry.lsn}::pg_lsn`.execute(trx);
+    await sql`
+      ${whenKept(
+        ctx,
+        sql`WITH logged AS (
+        INSERT INTO ${ctx.t.history} (mapping, source_key, request_id, op, sent_at, outcome, code, human_error, ids)
+        SELECT mapping, source_key, NULL, ${dead.op}, COALESCE(sent_at, now()), 'dead', ${dead.code}, ${dead.message}, maybe_ids
+        FROM ${ctx.t.outbox} WHERE state = 'pending' AND mapping = ${entry.mapping} AND source_key = ${entry.key}
+      )`,
+      )}
+      DELETE FROM ${ctx.t.outbox} WHERE state = 'pending' AND mapping = ${entry.mapping} AND source_key = ${entry.key} AND lsn = ${entry.lsn}::pg_lsn`.execute(trx);
     await sql`UPDATE ${ctx.t.outbox} SET claim_epoch = NULL, claimed_by = NULL, claimed_until = NULL, batch_id = NULL
       WHERE state = 'pending' AND mapping = ${entry.mapping} AND source_key = ${entry.key}`.execute(trx);
     await upsertDeadLetters(ctx, trx, [{ mapping: entry.mapping, key: entry.key, ...dead }]);

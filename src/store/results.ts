@@ -4,6 +4,7 @@ import type { ContactPayload } from '../mapping/mapper.js';
 import { jsonParam, type StoreContext } from './context.js';
 import { collectStates } from './delivery.js';
 import { settleDeadLetters, upsertDeadLetters, type Blocker, type Released } from './dead-letters.js';
+import { whenKept } from './history.js';
 import { findHolders, type Holder } from './identifiers.js';
 import { withRetries } from './retry.js';
 import { maybeFenced, transaction, type Fence, type Trx } from './tx.js';
@@ -86,7 +87,8 @@ export async function applyResult(
 ): Promise<ApplyReport> {
   const { t } = ctx;
   return transaction(ctx, fence, async (trx): Promise<ApplyReport> => {
-    const req = await sql<{ status: string; stray: StrayContact[] | null }>`SELECT status, stray FROM ${t.requests} WHERE request_id = ${status.id} FOR UPDATE`.execute(trx);
+    const req = await sql<{ status: string; stray: StrayContact[] | null; op: string; sent_at: Date }>`
+      SELECT status, stray, op, sent_at FROM ${t.requests} WHERE request_id = ${status.id} FOR UPDATE`.execute(trx);
     const current = req.rows[0];
     if (current === undefined) return { outcome: 'unknown', rows: [], stray: 0, released: [] };
     if (current.status !== 'new') return { outcome: 'duplicate', rows: [], stray: 0, released: [] };
@@ -114,13 +116,20 @@ export async function applyResult(
     }
     const x = jsonParam(rows);
     const spec = sql`jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, l pg_lsn, op text, ids jsonb, kind text, hint text, delay int, a int, code text, human text)`;
-    // The in-flight entries go; retries become (or update) the pending entry.
+    // The in-flight entries go, each leaving its history row; retries become (or update) the pending entry.
     await sql`
       WITH x AS (SELECT * FROM ${spec} ORDER BY m, k),
       gone AS (
         DELETE FROM ${t.outbox} o USING x WHERE o.state = 'inflight' AND o.request_id = ${status.id} AND o.mapping = x.m AND o.source_key = x.k
-        RETURNING 1
-      ), retried AS (
+        RETURNING o.mapping, o.source_key, o.sent_at
+      ), ${whenKept(
+        ctx,
+        sql`logged AS (
+        INSERT INTO ${t.history} (mapping, source_key, request_id, op, sent_at, outcome, code, human_error, hint, ids)
+        SELECT x.m, x.k, ${status.id}, x.op, COALESCE(g.sent_at, now()), x.kind, x.code, x.human, x.hint, NULLIF(x.ids, '{}'::jsonb)
+        FROM gone g JOIN x ON x.m = g.mapping AND x.k = g.source_key
+      ), `,
+      )}retried AS (
         INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, attempts, op_hint, maybe_ids, maybe_removed, next_attempt_at, last_error)
         SELECT m, k, 'pending', CASE WHEN op = 'remove' THEN NULL ELSE NULLIF(p, 'null') END, l, a, hint,
                CASE WHEN op = 'remove' THEN NULL ELSE ids END, op = 'remove', now() + make_interval(secs => delay / 1000.0), code || ': ' || human
@@ -135,7 +144,7 @@ export async function applyResult(
       )
       SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM retried)`.execute(trx);
     const stray = current.stray ?? [];
-    await requeueInDoubt(ctx, trx, stray);
+    await requeueInDoubt(ctx, trx, stray.map((c) => ({ ...c, r: status.id, op: current.op, at: current.sent_at, why: 'stray' })));
     const released = await settleDeadLetters(ctx, trx, successes.map((r) => ({ mapping: r.m, key: r.k, lsn: r.l })));
     await upsertDeadLetters(
       ctx,
@@ -154,15 +163,31 @@ export async function applyResult(
   });
 }
 
+/** A contact whose copy at Wooxy is in doubt, with the request that left it so (for its history row). */
+interface InDoubt extends StrayContact {
+  r: string;
+  op: string;
+  at: Date;
+  why: 'stray' | 'expired';
+}
+
 /**
  * Contacts whose copy at Wooxy is in doubt (a call of theirs was applied beside the one we tracked): their
  * current desired state is sent again, with the identifiers that call named, and as possibly absent, so the
  * plan neither skips it as unchanged nor trusts `synced` alone. A contact still in flight waits its turn.
+ * Each leaves a history row naming the request.
  */
-async function requeueInDoubt(ctx: StoreContext, trx: Trx, contacts: readonly StrayContact[]): Promise<void> {
+async function requeueInDoubt(ctx: StoreContext, trx: Trx, contacts: readonly InDoubt[]): Promise<void> {
   if (contacts.length === 0) return;
   const { t } = ctx;
   await sql`
+    ${whenKept(
+      ctx,
+      sql`WITH logged AS (
+      INSERT INTO ${t.history} (mapping, source_key, request_id, op, sent_at, outcome, ids)
+      SELECT m, k, r, op, at, why, NULLIF(ids, 'null') FROM jsonb_to_recordset(${jsonParam(contacts)}) AS x(m text, k text, ids jsonb, r text, op text, at timestamptz, why text)
+    )`,
+    )}
     INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, maybe_ids, maybe_removed)
     SELECT s.mapping, s.source_key, 'pending', s.desired, s.lsn, NULLIF(x.ids, 'null'), true
     FROM jsonb_to_recordset(${jsonParam(contacts)}) AS x(m text, k text, ids jsonb) JOIN ${t.state} s ON s.mapping = x.m AND s.source_key = x.k
@@ -178,20 +203,26 @@ async function requeueInDoubt(ctx: StoreContext, trx: Trx, contacts: readonly St
 export async function expireRequests(ctx: StoreContext, fence: Fence | null, ids: readonly string[]): Promise<void> {
   const { t } = ctx;
   await transaction(ctx, fence, async (trx) => {
-    const { rows } = await sql<{ stray: StrayContact[] | null }>`
+    const { rows } = await sql<{ request_id: string; op: string; sent_at: Date; stray: StrayContact[] | null }>`
       UPDATE ${t.requests} SET status = 'expired', resolved_at = now(), resolved_via = 'expired'
-      WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new' RETURNING stray`.execute(trx);
+      WHERE request_id = ANY(${[...ids].sort()}::text[]) AND status = 'new' RETURNING request_id, op, sent_at, stray`.execute(trx);
     await sql`
       WITH gone AS (
         DELETE FROM ${t.outbox} WHERE state = 'inflight' AND request_id = ANY(${[...ids]}::text[])
-        RETURNING mapping, source_key, payload, lsn, attempts, maybe_ids, sent_op
-      )
+        RETURNING mapping, source_key, payload, lsn, attempts, maybe_ids, sent_op, request_id, sent_at
+      )${whenKept(
+        ctx,
+        sql`, logged AS (
+        INSERT INTO ${t.history} (mapping, source_key, request_id, op, sent_at, outcome, ids)
+        SELECT mapping, source_key, request_id, sent_op, COALESCE(sent_at, now()), 'expired', maybe_ids FROM gone
+      )`,
+      )}
       INSERT INTO ${t.outbox} AS o (mapping, source_key, state, payload, lsn, attempts, maybe_ids, maybe_removed)
       SELECT mapping, source_key, 'pending', payload, lsn, attempts, maybe_ids, sent_op = 'remove' FROM gone ORDER BY mapping, source_key
       ON CONFLICT (mapping, source_key, state) DO UPDATE
         SET maybe_ids = COALESCE(o.maybe_ids, '{}'::jsonb) || COALESCE(EXCLUDED.maybe_ids, '{}'::jsonb),
             maybe_removed = o.maybe_removed OR EXCLUDED.maybe_removed, updated_at = now()`.execute(trx);
-    await requeueInDoubt(ctx, trx, rows.flatMap((r) => r.stray ?? []));
+    await requeueInDoubt(ctx, trx, rows.flatMap((r) => (r.stray ?? []).map((c) => ({ ...c, r: r.request_id, op: r.op, at: r.sent_at, why: 'expired' as const }))));
   });
 }
 
