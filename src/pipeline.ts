@@ -134,6 +134,7 @@ export class Pipeline {
       onReconcile: () => this.snapshots?.wake(),
       onStopped: (mapping, reason) => this.stream?.stopMapping(mapping, reason),
       onRestart: (reason) => this.opts.onRestart?.(reason),
+      stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
     });
     this.stream = new ReplicationStream({
       url: pg.url,
