@@ -145,7 +145,7 @@ export class SourceRecovery {
     if (!before || this.stoppedNow(m.name)) return;
     const { rows } = await sql<{ attname: string; attnum: number; atttypid: number }>`
       SELECT attname, attnum, atttypid::int AS atttypid FROM pg_attribute
-      WHERE attrelid = ${oid}::oid AND attname = ANY(${Object.keys(before)}::text[]) AND NOT attisdropped`.execute(this.opts.ctx.db);
+      WHERE attrelid = ${oid}::oid AND attname = ANY(${Object.keys(before)}::text[]) AND NOT attisdropped`.execute(this.opts.ctx.source);
     const after = Object.fromEntries(rows.map((r) => [r.attname, { attnum: Number(r.attnum), type: Number(r.atttypid) }]));
     const changes = columnChanges(before, after);
     if (changes.length === 0) return;
@@ -172,7 +172,7 @@ export class SourceRecovery {
 
   private async published(m: Mapper): Promise<boolean> {
     const { rows } = await sql<{ ok: boolean }>`
-      SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${this.opts.setup.publication} AND schemaname = ${m.schema} AND tablename = ${m.table}) AS ok`.execute(this.opts.ctx.db);
+      SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${this.opts.setup.publication} AND schemaname = ${m.schema} AND tablename = ${m.table}) AS ok`.execute(this.opts.ctx.source);
     return rows[0]?.ok === true;
   }
 
@@ -180,7 +180,7 @@ export class SourceRecovery {
     const { mappers, baseline, setup, log, metrics } = this.opts;
     for (const m of mappers) {
       const table = qualified(m);
-      const { rows } = await sql<{ oid: string | null }>`SELECT to_regclass(${table})::oid::text AS oid`.execute(this.opts.ctx.db);
+      const { rows } = await sql<{ oid: string | null }>`SELECT to_regclass(${table})::oid::text AS oid`.execute(this.opts.ctx.source);
       const oid = rows[0]?.oid == null ? null : Number(rows[0].oid);
       const known = baseline.oids.get(m.name) ?? null;
       if (oid === known) {
