@@ -9,6 +9,7 @@ import { removalGuard } from './0007_removal_guard.js';
 import { deadLetters } from './0008_dead_letters.js';
 import { history } from './0009_history.js';
 import { mappingColumns } from './0011_mapping_columns.js';
+import { hotUpdates } from './0012_hot_updates.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -25,4 +26,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0008_dead_letters', deadLetters],
   ['0009_history', history],
   ['0011_mapping_columns', mappingColumns],
+  ['0012_hot_updates', hotUpdates],
 ];

@@ -205,8 +205,14 @@ async function measureWorkload(o: WorkloadOptions): Promise<WorkloadRun> {
   const sd = await stateLsn();
   const cpu2 = cpu();
   const t2 = Date.now();
-  await until(async () => (await db.query<{ ok: boolean }>('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok', [d])).rows[0]!.ok, { message: 'WAL flushed' });
-  const { rows } = await db.query<{ rel: string; kind: string; n: string; bytes: string }>(
+  await db.query('SELECT pg_switch_wal()');
+  // An idle server's insert position can sit past a page header that nothing was flushed into yet.
+  const range = (await db.query<{ from: string; to: string; some: boolean }>(
+    `SELECT LEAST($1::pg_lsn, f)::text AS from, LEAST($2::pg_lsn, f)::text AS to, LEAST($1::pg_lsn, f) < LEAST($2::pg_lsn, f) AS some
+     FROM pg_current_wal_flush_lsn() AS f`,
+    [b, d],
+  )).rows[0]!;
+  const { rows } = !range.some ? { rows: [] } : await db.query<{ rel: string; kind: string; n: string; bytes: string }>(
     `WITH r AS (
        SELECT resource_manager || '/' || split_part(record_type, ' ', 1) AS kind, record_length,
               substring(block_ref from 'rel [0-9]+/[0-9]+/([0-9]+)') AS node
@@ -214,7 +220,7 @@ async function measureWorkload(o: WorkloadOptions): Promise<WorkloadRun> {
      SELECT coalesce(c.relname, r.node, '-') AS rel, kind, count(*) AS n, sum(record_length) AS bytes
      FROM r LEFT JOIN pg_class c ON pg_relation_filenode(c.oid)::text = r.node
      GROUP BY 1, 2 ORDER BY sum(record_length) DESC`,
-    [b, d],
+    [range.from, range.to],
   );
   return {
     placement: o.placement,

@@ -197,18 +197,16 @@ export async function markSending(ctx: StoreContext, fence: Fence, batchId: stri
   const { t } = ctx;
   const x = jsonParam(marks.map((e) => ({ m: e.mapping, k: e.key, ids: e.ids, rm: e.removes })));
   const rows = await transaction(ctx, fence, async (trx) => {
+    // No FOR UPDATE first: a row lock is a WAL record of its own, and the update takes the lock anyway. The
+    // rows are visited in key order (the sorted list drives a nested loop over the primary key), the lock
+    // order; the claim_epoch test is checked again on a row another transaction changed meanwhile.
     const { rows } = await sql<{ mapping: string; source_key: string }>`
-      WITH locked AS (
-        SELECT o.mapping, o.source_key, x.ids, x.rm FROM ${t.outbox} o
-        JOIN jsonb_to_recordset(${x}) AS x(m text, k text, ids jsonb, rm boolean) ON o.mapping = x.m AND o.source_key = x.k
-        WHERE o.state = 'pending' AND o.claim_epoch = ${fence.epoch}::bigint
-        ORDER BY o.mapping, o.source_key FOR UPDATE OF o
-      )
       UPDATE ${t.outbox} o SET
         maybe_ids = CASE WHEN l.ids IS NULL OR l.ids = 'null' THEN o.maybe_ids ELSE COALESCE(o.maybe_ids, '{}'::jsonb) || l.ids END,
         maybe_removed = o.maybe_removed OR l.rm, batch_id = ${batchId}, sent_at = now(),
         claimed_until = now() + make_interval(secs => ${leaseMs / 1000})
-      FROM locked l WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key
+      FROM (SELECT * FROM jsonb_to_recordset(${x}) AS x(m text, k text, ids jsonb, rm boolean) ORDER BY m, k) l
+      WHERE o.state = 'pending' AND o.mapping = l.m AND o.source_key = l.k AND o.claim_epoch = ${fence.epoch}::bigint
       RETURNING o.mapping, o.source_key`.execute(trx);
     return rows;
   });
@@ -250,7 +248,7 @@ export interface AcceptedCall {
 }
 
 /**
- * Records a request Wooxy accepted, in one statement: the request, and each contact's move from pending to
+ * Records a request Wooxy accepted, in one transaction: the request, and each contact's move from pending to
  * in flight. Idempotent (a retry after a lost COMMIT answer changes nothing) and not fenced: a call that
  * Wooxy accepted is recorded whoever leads now, or its request would never be reconciled.
  *
@@ -268,53 +266,60 @@ export async function recordAccepted(ctx: StoreContext, call: AcceptedCall, retr
   );
   const r = await withRetries(
     () =>
-      sql<{ stray: number }>`
-        WITH x AS (SELECT * FROM jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
-        ours AS (
-          SELECT i.mapping, i.source_key FROM ${t.outbox} i JOIN x ON i.mapping = x.m AND i.source_key = x.k
-          WHERE i.state = 'inflight' AND i.request_id = ${call.requestId}
-        ),
-        locked AS MATERIALIZED (
-          SELECT o.mapping, o.source_key, o.lsn FROM ${t.outbox} o JOIN x ON o.mapping = x.m AND o.source_key = x.k
-          WHERE o.state = 'pending' ORDER BY o.mapping, o.source_key FOR UPDATE OF o
-        ),
-        moved AS (
-          INSERT INTO ${t.outbox} (mapping, source_key, state, payload, lsn, attempts, request_id, batch_id, sent_op, sent_at, maybe_ids, maybe_removed)
-          SELECT m, k, 'inflight', NULLIF(p, 'null'), l, a, ${call.requestId}, ${call.batchId}, ${call.op}, now(), ids, ${call.op === 'remove'} FROM x
-          ORDER BY m, k
-          ON CONFLICT (mapping, source_key, state) DO NOTHING
-          RETURNING mapping, source_key
-        ),
-        stray AS (
-          SELECT x.m, x.k, x.ids FROM x
-          WHERE NOT EXISTS (SELECT 1 FROM moved v WHERE v.mapping = x.m AND v.source_key = x.k)
-            AND NOT EXISTS (SELECT 1 FROM ours u WHERE u.mapping = x.m AND u.source_key = x.k)
-        ),
-        req AS (
-          INSERT INTO ${t.requests} (request_id, mapping, list_id, op, batch_id, contact_count, epoch, stray)
-          VALUES (${call.requestId}, ${call.mapping}, ${call.listId}, ${call.op}, ${call.batchId}, ${call.contacts.length}, ${call.epoch}::bigint,
-                  (SELECT jsonb_agg(jsonb_build_object('m', m, 'k', k, 'ids', ids)) FROM stray))
-          ON CONFLICT (request_id) DO NOTHING
-        ),
-        gone AS (
-          DELETE FROM ${t.outbox} o USING locked l JOIN x ON x.m = l.mapping AND x.k = l.source_key JOIN moved v ON v.mapping = l.mapping AND v.source_key = l.source_key
-          WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key AND l.lsn = x.l AND NOT x.keep
-          RETURNING o.mapping, o.source_key
-        ),
-        kept AS (
+      ctx.db.transaction().execute(async (trx) => {
+        // The move: an in-flight entry for each contact that has none (plain INSERT, not ON CONFLICT: a
+        // speculative insert writes a second WAL record per row; a concurrent record of another request for the
+        // same contact fails this one on the unique key, and the retry finds it in flight: stray), the request,
+        // and the pending entries the call covered gone (an entry a newer change replaced has another LSN, and
+        // stays). No FOR UPDATE: a changed entry is tested again by the DELETE itself.
+        const moved = await sql<{ stray: number; moved: Array<{ m: string; k: string }> | null }>`
+          WITH x AS (SELECT * FROM jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
+          ours AS (
+            SELECT i.mapping, i.source_key FROM ${t.outbox} i JOIN x ON i.mapping = x.m AND i.source_key = x.k
+            WHERE i.state = 'inflight' AND i.request_id = ${call.requestId}
+          ),
+          moved AS (
+            INSERT INTO ${t.outbox} (mapping, source_key, state, payload, lsn, attempts, request_id, batch_id, sent_op, sent_at, maybe_ids, maybe_removed)
+            SELECT m, k, 'inflight', NULLIF(p, 'null'), l, a, ${call.requestId}, ${call.batchId}, ${call.op}, now(), ids, ${call.op === 'remove'} FROM x
+            WHERE NOT EXISTS (SELECT 1 FROM ${t.outbox} i WHERE i.mapping = x.m AND i.source_key = x.k AND i.state = 'inflight')
+            ORDER BY m, k
+            RETURNING mapping, source_key
+          ),
+          stray AS (
+            SELECT x.m, x.k, x.ids FROM x
+            WHERE NOT EXISTS (SELECT 1 FROM moved v WHERE v.mapping = x.m AND v.source_key = x.k)
+              AND NOT EXISTS (SELECT 1 FROM ours u WHERE u.mapping = x.m AND u.source_key = x.k)
+          ),
+          req AS (
+            INSERT INTO ${t.requests} (request_id, mapping, list_id, op, batch_id, contact_count, epoch, stray)
+            VALUES (${call.requestId}, ${call.mapping}, ${call.listId}, ${call.op}, ${call.batchId}, ${call.contacts.length}, ${call.epoch}::bigint,
+                    (SELECT jsonb_agg(jsonb_build_object('m', m, 'k', k, 'ids', ids)) FROM stray))
+            ON CONFLICT (request_id) DO NOTHING
+          ),
+          gone AS (
+            DELETE FROM ${t.outbox} o USING x JOIN moved v ON v.mapping = x.m AND v.source_key = x.k
+            WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k AND o.lsn = x.l AND NOT x.keep
+            RETURNING 1
+          )
+          SELECT (SELECT count(*) FROM stray)::int AS stray, (SELECT count(*) FROM gone) AS gone,
+                 (SELECT jsonb_agg(jsonb_build_object('m', mapping, 'k', source_key)) FROM moved) AS moved`.execute(trx);
+        const row = moved.rows[0];
+        // What stays pending (a newer change; the add after a remove that clears an identifier) loses its claim,
+        // seen after the deletes above: recorded, the call's outcome is tracked by its request, which clears or
+        // renews the doubt.
+        await sql`
+          WITH x AS (SELECT * FROM jsonb_to_recordset(${x}) AS x(m text, k text, p jsonb, ids jsonb, l pg_lsn, a int, keep boolean)),
+          v AS (SELECT * FROM jsonb_to_recordset(${jsonParam(row?.moved ?? [])}) AS v(m text, k text))
           UPDATE ${t.outbox} o SET claim_epoch = NULL, claimed_by = NULL, claimed_until = NULL, batch_id = NULL,
-            op_hint = CASE WHEN x.keep AND v.mapping IS NOT NULL THEN 'add' ELSE o.op_hint END,
-            -- Recorded, the call's outcome is tracked by its request: the answer clears or renews the doubt.
-            maybe_removed = CASE WHEN v.mapping IS NOT NULL THEN false ELSE o.maybe_removed END
-          FROM locked l JOIN x ON x.m = l.mapping AND x.k = l.source_key LEFT JOIN moved v ON v.mapping = l.mapping AND v.source_key = l.source_key
-          WHERE o.state = 'pending' AND o.mapping = l.mapping AND o.source_key = l.source_key
-            AND NOT (v.mapping IS NOT NULL AND l.lsn = x.l AND NOT x.keep)
-          RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM stray)::int AS stray, (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM kept) AS kept`.execute(ctx.db),
+            op_hint = CASE WHEN x.keep AND v.m IS NOT NULL THEN 'add' ELSE o.op_hint END,
+            maybe_removed = CASE WHEN v.m IS NOT NULL THEN false ELSE o.maybe_removed END
+          FROM (SELECT * FROM x ORDER BY m, k) x LEFT JOIN v ON v.m = x.m AND v.k = x.k
+          WHERE o.state = 'pending' AND o.mapping = x.m AND o.source_key = x.k`.execute(trx);
+        return row;
+      }),
     { ...retry, connection: true, anyError: true },
   );
-  return { stray: r.rows[0]?.stray ?? 0 };
+  return { stray: r?.stray ?? 0 };
 }
 
 /**
