@@ -12,6 +12,8 @@ export interface DbOptions {
   applicationName?: string;
   /** Connection start-up options for every session (see durableSessionOptions). */
   options?: string;
+  /** Give up connecting after this long (default: wait as long as the OS does, which is right for the connector). */
+  connectTimeoutMs?: number;
 }
 
 export interface DbHandle {
@@ -31,6 +33,7 @@ export function createDb(options: DbOptions): DbHandle {
     max: options.poolSize ?? 5,
     application_name: options.applicationName ?? 'wooxy-cdc',
     ...(options.options ? { options: options.options } : {}),
+    ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
   });
   // A connection that loses its server (a restart, a failover) emits 'error'. pg forwards it to the pool only
   // while the client is idle in the pool; a client checked out between two statements of a transaction
