@@ -198,7 +198,8 @@ async function read(ctx: StoreContext, handle: Pick<DbHandle, 'pool'>, config: C
       s.term = term ? { epoch: term.epoch, electedAt: iso(term.electedAt) } : null;
 
       const records = await loadMappingRecords(r);
-      const pauses = new Map((await currentPauses(r, slot)).map((p) => [p.mapping, p]));
+      // A pause is the leading instance's; with no instance leading, its term has ended and so has the pause.
+      const pauses = new Map((holder ? await currentPauses(r, slot) : []).map((p) => [p.mapping, p]));
       s.mappings = s.mappings.map((m) => {
         const rec = records.get(m.name);
         const p = pauses.get(m.name);

@@ -83,7 +83,7 @@ function render(s: Status): string {
     row('Schema', `${s.schema.name}: not migrated (pending ${s.schema.pending.join(', ')})`);
     return lines.join('\n');
   }
-  row('Lag', `${s.lag.bytes === null ? '-' : formatBytes(s.lag.bytes)} of WAL not yet durable; oldest durable pending contact ${s.lag.seconds === null ? 'none' : `waits ${formatAge(s.lag.seconds)}`}`);
+  row('Lag', `${s.lag.bytes === null ? '-' : formatBytes(s.lag.bytes)} of WAL not yet confirmed; oldest durable pending contact ${s.lag.seconds === null ? 'none' : `waits ${formatAge(s.lag.seconds)}`}`);
   for (const [i, m] of s.mappings.entries()) row(i === 0 ? 'Mappings' : '', renderMapping(m));
   const o = s.outbox;
   row('Outbox', `${o.pending} pending (${o.due} due), ${o.inflight} in flight${o.oldestPendingAgeSeconds === null ? '' : `; oldest pending ${formatAge(o.oldestPendingAgeSeconds)}`}`);
