@@ -208,7 +208,10 @@ describe('status --check, --json and /status', () => {
     await start();
     await seed(1, 30);
     await waitFor(async () => (await count(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE mapping = 'users' AND state = 'pending'`)) === 30, { message: '30 entries pending' });
+    await waitFor(async () => (await count(`SELECT count(*)::int AS n FROM wooxy_cdc.events WHERE code = 'DELIVERY_PAUSED'`)) === 1, { message: 'the pause recorded' });
     await stop();
+    // The pause ended with the term that found it: with no instance leading, that is the one problem.
+    expect((await check()).lines.map((l) => l.split(':')[0])).toEqual(['DOWN NO_LEADER']);
 
     // The mapping renamed: "people" syncs the same table (its snapshot sends every row); "users" is an orphan.
     emulator.setFaults({ authError: null });
