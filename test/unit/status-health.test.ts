@@ -105,3 +105,15 @@ describe('status health: what counts as degraded and down', () => {
     ]);
   });
 });
+
+describe('status health: remedies point at the Runbook', () => {
+  it('every [Runbook: X] a remedy names is an entry of the README Runbook', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync('README.md', 'utf8');
+    const runbook = readme.slice(readme.indexOf('### Runbook'), readme.indexOf('### Snapshot and resync'));
+    const entries = [...runbook.matchAll(/^\*\*([^*]+?)\.?\*\*/gm)].map((m) => m[1]!);
+    const named = [...readFileSync('src/admin/health.ts', 'utf8').matchAll(/\[Runbook: ([^\]]+)\]/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(5);
+    for (const name of named) expect(entries, name).toContain(name);
+  });
+});
