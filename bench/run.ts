@@ -19,8 +19,9 @@ import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { recovery } from './scenarios/recovery.js';
+import { wal } from './scenarios/wal.js';
 
-const SCENARIOS: Record<string, Scenario> = { ingest, delivery, latency, coalescing, memory, recovery, history };
+const SCENARIOS: Record<string, Scenario> = { ingest, delivery, latency, coalescing, memory, recovery, history, wal };
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

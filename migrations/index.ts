@@ -8,6 +8,7 @@ import { lifecycle } from './0006_lifecycle.js';
 import { removalGuard } from './0007_removal_guard.js';
 import { deadLetters } from './0008_dead_letters.js';
 import { history } from './0009_history.js';
+import { mappingColumns } from './0011_mapping_columns.js';
 
 /**
  * Numbered and append-only: a released migration is never edited, a change is a new file. Each is a factory
@@ -23,4 +24,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, factory: (schema:
   ['0007_removal_guard', removalGuard],
   ['0008_dead_letters', deadLetters],
   ['0009_history', history],
+  ['0011_mapping_columns', mappingColumns],
 ];

@@ -1,6 +1,6 @@
 import { readStatus, type Status } from './admin/status.js';
 import type { Config } from './config/schema.js';
-import { createDb, type DbHandle } from './db/index.js';
+import { createDb, dbOptions, stateUrlOf, type DbHandle } from './db/index.js';
 import { durableSessionOptions } from './db/durability.js';
 import { assertSchemaKnown, migrate } from './db/migrator.js';
 import { LeaderElection, type Role } from './ha/leader.js';
@@ -138,9 +138,11 @@ export class Connector {
   private async startUp(): Promise<void> {
     const { config, log } = this.opts;
     const pg = config.postgres;
-    const sessionOptions = await durableSessionOptions(pg.url, pg.applicationName);
+    const sessionOptions = await durableSessionOptions(stateUrlOf(pg), pg.applicationName);
     if (sessionOptions) log.info({ synchronousCommit: 'on' }, 'synchronous_commit is off on this server, database or role: the connector raises it to on for its own sessions');
-    this.handle = createDb({ url: pg.url, schema: pg.schema, poolSize: pg.poolSize, applicationName: pg.applicationName, options: sessionOptions });
+    // The state where postgres.stateUrl says, the source apart when it is elsewhere (src/db/index.ts).
+    this.handle = createDb(dbOptions(pg, { poolSize: pg.poolSize, options: sessionOptions }));
+    if (this.handle.separate) log.info({ schema: pg.schema }, "the connector's state and leader lock live in postgres.stateUrl's database, apart from the source");
     if (this.opts.migrate ?? true) {
       const { applied } = await migrate(this.handle.db, pg.schema);
       if (applied.length) log.info({ schema: pg.schema, applied }, 'migrations applied');
@@ -171,7 +173,7 @@ export class Connector {
     }
     const webHookUri = webhook.publicUrl && webhook.secret ? `${webhook.publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}${encodeURIComponent(webhook.secret)}` : undefined;
     this.election = new LeaderElection({
-      url: pg.url,
+      url: stateUrlOf(pg),
       slot: pg.slot,
       schema: pg.schema,
       sessionOptions,

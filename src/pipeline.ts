@@ -134,6 +134,7 @@ export class Pipeline {
       onReconcile: () => this.snapshots?.wake(),
       onStopped: (mapping, reason) => this.stream?.stopMapping(mapping, reason),
       onRestart: (reason) => this.opts.onRestart?.(reason),
+      stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
     });
     this.stream = new ReplicationStream({
       url: pg.url,
@@ -148,7 +149,7 @@ export class Pipeline {
       flushChanges: config.capture.flushChanges,
       flushIntervalMs: config.capture.flushIntervalMs,
       onStop: (notice) => recovery.mappingStopped(notice),
-      describeTypes: (oids) => readTypeDescriptions(handle.pool, oids),
+      describeTypes: (oids) => readTypeDescriptions(handle.source.pool, oids),
       onFailure: (e) => recovery.streamFailed(e),
     });
     this.stream.start();
@@ -156,7 +157,7 @@ export class Pipeline {
     this.monitor.start();
     this.tables = recovery.watchTables(pg.monitorIntervalMs);
     this.guard.start();
-    this.heartbeat = new Heartbeat(handle.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
+    this.heartbeat = new Heartbeat(handle.source.db, pg.heartbeatIntervalMs, log.child({ stage: 'heartbeat' }), metrics);
     this.heartbeat.start();
     const summary = new ActivitySummary(metrics, log);
     this.summary = new BackgroundLoop({ name: 'activity summary', log, intervalMs: 60_000, tick: () => summary.tick() });

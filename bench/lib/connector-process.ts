@@ -23,6 +23,10 @@ export interface ChildConnector {
 
 export interface ChildConfig {
   dbUrl: string;
+  /** postgres.stateUrl: the connector's tables and leader lock in another database or server. */
+  stateUrl?: string;
+  /** Other postgres.* settings (heartbeatIntervalMs, …). */
+  postgres?: Record<string, unknown>;
   emulatorUrl: string;
   slot?: string;
   capture?: Record<string, number>;
@@ -39,7 +43,7 @@ export async function writeChildConfig(c: ChildConfig): Promise<string> {
   writeFileSync(
     file,
     stringify({
-      postgres: { url: c.dbUrl, slot: c.slot ?? 'wooxy_cdc', publication: 'wooxy_cdc' },
+      postgres: { url: c.dbUrl, ...(c.stateUrl ? { stateUrl: c.stateUrl } : {}), slot: c.slot ?? 'wooxy_cdc', publication: 'wooxy_cdc', ...c.postgres },
       wooxy: { baseUrl: c.emulatorUrl, accessToken: '${WOOXY_ACCESS_TOKEN}' },
       capture: c.capture ?? {},
       delivery: c.delivery ?? {},

@@ -1,5 +1,5 @@
 import type { Config, FilterCondition } from '../config/schema.js';
-import { createDb } from '../db/index.js';
+import { createDb, dbOptions } from '../db/index.js';
 import { CdcError } from '../errors.js';
 import type { ContactPayload, Mapper, Row } from '../mapping/mapper.js';
 import { compileMapping, describeCondition } from '../mapping/mapper.js';
@@ -62,11 +62,11 @@ export async function inspect(config: Config, mappingName: string, by: InspectBy
   if (!spec) throw new CdcError('USAGE_INVALID', `--mapping ${mappingName}: no such mapping (configured: ${config.mappings.map((m) => m.name).join(', ')})`);
   const mapper = compileMapping(spec, vendorCheck);
   const pg = config.postgres;
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 3, applicationName: `${pg.applicationName} inspect` });
+  const handle = createDb(dbOptions(pg, { purpose: 'inspect', poolSize: 3 }));
   try {
     const ctx = storeContext(handle);
     const tables = await schemaTables(ctx);
-    const table = await describeTable(handle.db, mapper).catch((e: unknown) => e as Error);
+    const table = await describeTable(handle.source.db, mapper).catch((e: unknown) => e as Error);
     const keys = 'key' in by ? [by.key] : await lookupKeys(ctx, tables, mapper, by);
     const contacts: Inspection[] = [];
     for (const key of keys) {
@@ -94,7 +94,7 @@ async function inspectOne(ctx: StoreContext, tables: SchemaTables, mapper: Mappe
   let row: Row | null = null;
   let error: string | null = null;
   if (table instanceof Error) error = table.message;
-  else row = await readRowByKey(ctx.db, mapper, table, key);
+  else row = await readRowByKey(ctx.source, mapper, table, key);
   const record: ContactRecord = tables.migrated ? await readContact(ctx, mapper.name, key) : { state: null, pending: null, inflight: null, deadLetter: null };
   const history = tables.history ? await readHistory(ctx, mapper.name, key) : null;
   const projected = row ? mapper.project(row) : null;

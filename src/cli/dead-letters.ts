@@ -14,7 +14,7 @@ interface Options {
 }
 
 async function withDb<T>(file: string, work: (ctx: StoreContext, admin: typeof import('../store/dead-letters.js')) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb }, { storeContext }, admin] = await Promise.all([
+  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, admin] = await Promise.all([
     import('../config/loader.js'),
     import('../db/index.js'),
     import('../store/context.js'),
@@ -22,7 +22,7 @@ async function withDb<T>(file: string, work: (ctx: StoreContext, admin: typeof i
   ]);
   const config = await loadConfig(file, process.env, { withoutWooxy: true });
   const pg = config.postgres;
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} dead-letters` });
+  const handle = createDb(dbOptions(pg, { purpose: 'dead-letters', poolSize: 2 }));
   try {
     return await work(storeContext(handle), admin);
   } finally {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/loader.js';
-import { createDb } from '../db/index.js';
+import { createDb, dbOptions } from '../db/index.js';
 import { migrate } from '../db/migrator.js';
 import { createLogger } from '../observability/logger.js';
 
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .action(async (opts: { config: string }) => {
       const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
       const log = createLogger({ level: config.log.level });
-      const handle = createDb({ url: config.postgres.url, schema: config.postgres.schema, poolSize: 2 });
+      const handle = createDb(dbOptions(config.postgres, { purpose: 'migrate', poolSize: 2 }));
       try {
         const { applied, current } = await migrate(handle.db, config.postgres.schema);
         log.info({ schema: config.postgres.schema, applied, current: current.at(-1) }, applied.length ? 'migrations applied' : 'schema up to date');

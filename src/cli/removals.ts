@@ -16,7 +16,7 @@ interface Options {
 type Admin = typeof import('../store/removals.js');
 
 async function withDb<T>(o: Options, work: (ctx: StoreContext, admin: Admin, config: Config) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb }, { storeContext }, admin] = await Promise.all([
+  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, admin] = await Promise.all([
     import('../config/loader.js'),
     import('../db/index.js'),
     import('../store/context.js'),
@@ -27,7 +27,7 @@ async function withDb<T>(o: Options, work: (ctx: StoreContext, admin: Admin, con
     throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: no such mapping (configured: ${config.mappings.map((m) => m.name).join(', ')})`);
   }
   const pg = config.postgres;
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} removals` });
+  const handle = createDb(dbOptions(pg, { purpose: 'removals', poolSize: 2 }));
   try {
     return await work(storeContext(handle), admin, config);
   } finally {

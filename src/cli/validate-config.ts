@@ -73,11 +73,25 @@ async function checkOnline(config: Config): Promise<{ ok: string[]; problems: st
   } finally {
     await client.end().catch(() => undefined);
   }
+  // The state (outbox, contact state, leader lock) is where commits must be durable: postgres.stateUrl when set.
+  const stateWhere = pgc.stateUrl ? 'postgres.stateUrl' : 'postgres';
+  if (pgc.stateUrl) {
+    const state = new pg.Client({ connectionString: pgc.stateUrl, application_name: `${pgc.applicationName} validate-config` });
+    state.on('error', () => undefined);
+    try {
+      await state.connect();
+      ok.push(`postgres.stateUrl: connected (the connector's schema ${pgc.schema} and its leader lock live there)`);
+    } catch (e) {
+      problems.push(`postgres.stateUrl: cannot connect (${(e as Error).message})`);
+    } finally {
+      await state.end().catch(() => undefined);
+    }
+  }
   try {
-    const options = await durableSessionOptions(pgc.url, pgc.applicationName);
-    ok.push(`postgres: commits are durable${options ? ' (synchronous_commit raised to on for the connector)' : ''}`);
+    const options = await durableSessionOptions(pgc.stateUrl ?? pgc.url, pgc.applicationName);
+    ok.push(`${stateWhere}: commits are durable${options ? ' (synchronous_commit raised to on for the connector)' : ''}`);
   } catch (e) {
-    if (isCdcError(e, 'PG_DURABILITY')) problems.push(`postgres: ${e.message}`);
+    if (isCdcError(e, 'PG_DURABILITY')) problems.push(`${stateWhere}: ${e.message}`);
   }
   // One harmless call: statuses of a request that cannot exist. "No matches found" is the answer of a good token.
   const w = config.wooxy;

@@ -150,6 +150,13 @@ export const configSchema = z
     postgres: z
       .strictObject({
         url: z.string({ error: 'expected a postgres:// connection string' }).min(1).describe('connection string; use ${DATABASE_URL}'),
+        stateUrl: z
+          .string({ error: 'expected a postgres:// connection string' })
+          .min(1)
+          .optional()
+          .describe(
+            "where the connector keeps its own tables (outbox, contact state, requests, history, dead letters, snapshot progress) and its leader lock: another database or server; use ${WOOXY_STATE_URL}. Unset: in the source database",
+          ),
         slot: z.string().regex(identifier).default('wooxy_cdc').describe('logical replication slot (pgoutput)'),
         publication: z.string().regex(identifier).default('wooxy_cdc').describe('publication of the mapped tables'),
         schema: z.string().regex(identifier).default('wooxy_cdc').describe("the connector's own tables"),

@@ -116,6 +116,7 @@ export interface MappingsTable {
   stopped_lsn: string | null;
   stopped_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: Timestamp;
+  columns: ColumnType<Record<string, { attnum: number; type: number }> | null, string | null | undefined, string | null>;
 }
 
 export interface EventsTable {

@@ -7,8 +7,10 @@ import type { StopNotice } from '../source/relations.js';
 import { prepareSource, qualified, type SourceBaseline, type SourceSetup } from '../source/setup.js';
 import { classifyStreamFailure, type SourceFault } from '../source/slot.js';
 import type { StoreContext } from '../store/context.js';
-import { recordEvent, recordStop, requestReconcile } from '../store/lifecycle.js';
+import { recordEvent, recordMapping, recordStop, requestReconcile } from '../store/lifecycle.js';
 import { withRetries } from '../store/retry.js';
+import { fingerprintOf } from './fingerprint.js';
+import { columnChanges } from './startup.js';
 import { transaction, type Fence } from '../store/tx.js';
 
 export interface RecoveryOptions {
@@ -26,6 +28,8 @@ export interface RecoveryOptions {
   onStopped: (mapping: string, reason: string) => void;
   /** The pipeline must be built again (a mapped table was created again). */
   onRestart: (reason: string) => void;
+  /** The mappings the stream has stopped now. */
+  stopped: () => ReadonlyMap<string, string>;
 }
 
 const REMEDY: Record<SourceFault, (slot: string, publication: string) => string> = {
@@ -130,9 +134,45 @@ export class SourceRecovery {
     this.opts.onRestart(reason);
   }
 
+  /**
+   * A mapped column dropped and added again between two changes never shows in the stream (the next Relation
+   * has the column, of the same type) although every row's value is gone; a retype may rewrite values. Both are
+   * told by the columns' attnums and types, and reconcile the mapping. A column missing now is the stream's to
+   * stop on (at its next change).
+   */
+  private async checkColumns(m: Mapper, oid: number): Promise<void> {
+    const before = this.opts.baseline.identities.get(m.name);
+    if (!before || this.stoppedNow(m.name)) return;
+    const { rows } = await sql<{ attname: string; attnum: number; atttypid: number }>`
+      SELECT attname, attnum, atttypid::int AS atttypid FROM pg_attribute
+      WHERE attrelid = ${oid}::oid AND attname = ANY(${Object.keys(before)}::text[]) AND NOT attisdropped`.execute(this.opts.ctx.source);
+    const after = Object.fromEntries(rows.map((r) => [r.attname, { attnum: Number(r.attnum), type: Number(r.atttypid) }]));
+    const changes = columnChanges(before, after);
+    if (changes.length === 0) return;
+    this.opts.baseline.identities.set(m.name, { ...before, ...after });
+    const reason = changes.join('; ');
+    this.opts.log.warn({ mapping: m.name, columns: changes }, `mapping ${m.name}: ${reason}: reconciling`);
+    await transaction(this.opts.ctx, this.opts.fence, async (trx) => {
+      await requestReconcile(this.opts.ctx, trx, m.name, reason);
+      await recordMapping(this.opts.ctx, trx, {
+        name: m.name,
+        fingerprint: fingerprintOf(m.definition),
+        definition: m.definition,
+        listId: m.listId,
+        tableOid: oid,
+        columns: this.opts.baseline.identities.get(m.name) ?? null,
+      });
+    });
+    this.opts.onReconcile();
+  }
+
+  private stoppedNow(mapping: string): boolean {
+    return this.opts.stopped().has(mapping);
+  }
+
   private async published(m: Mapper): Promise<boolean> {
     const { rows } = await sql<{ ok: boolean }>`
-      SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${this.opts.setup.publication} AND schemaname = ${m.schema} AND tablename = ${m.table}) AS ok`.execute(this.opts.ctx.db);
+      SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${this.opts.setup.publication} AND schemaname = ${m.schema} AND tablename = ${m.table}) AS ok`.execute(this.opts.ctx.source);
     return rows[0]?.ok === true;
   }
 
@@ -140,11 +180,12 @@ export class SourceRecovery {
     const { mappers, baseline, setup, log, metrics } = this.opts;
     for (const m of mappers) {
       const table = qualified(m);
-      const { rows } = await sql<{ oid: string | null }>`SELECT to_regclass(${table})::oid::text AS oid`.execute(this.opts.ctx.db);
+      const { rows } = await sql<{ oid: string | null }>`SELECT to_regclass(${table})::oid::text AS oid`.execute(this.opts.ctx.source);
       const oid = rows[0]?.oid == null ? null : Number(rows[0].oid);
       const known = baseline.oids.get(m.name) ?? null;
       if (oid === known) {
         if (oid !== null && !(await this.published(m))) await this.unpublished(m, table);
+        else if (oid !== null) await this.checkColumns(m, oid);
         continue;
       }
       if (oid === null) {

@@ -1,7 +1,7 @@
 import type { Mapper } from '../mapping/mapper.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { SourceBaseline } from '../source/setup.js';
+import type { ColumnIdentities, SourceBaseline } from '../source/setup.js';
 import type { StoreContext } from '../store/context.js';
 import { countContacts, loadMappingRecords, recordEvent, recordMapping, recordStop, requestReconcile, resumeMapping, switchList } from '../store/lifecycle.js';
 import { transaction, type Fence } from '../store/tx.js';
@@ -89,6 +89,11 @@ export async function reconcileAtStart(opts: StartupOptions): Promise<string[]> 
           reasons.push(changes);
           log.info({ mapping: m.name, changes }, `mapping ${m.name} changed (${changes}): re-syncing ${await countContacts(ctx, m.name)} contacts`);
         }
+        const columns = columnChanges(rec.columns, baseline.identities.get(m.name) ?? null);
+        if (columns.length > 0) {
+          reasons.push(...columns);
+          log.warn({ mapping: m.name, columns }, `mapping ${m.name}: ${columns.join('; ')}: reconciling`);
+        }
         if (rec.tableOid !== null && tableOid !== null && rec.tableOid !== tableOid) {
           reasons.push(`table ${m.schema}.${m.table} was dropped and created again`);
           log.warn({ mapping: m.name }, `table ${m.schema}.${m.table} of mapping ${m.name} was dropped and created again: reconciling (the contacts of rows gone are removed)`);
@@ -99,8 +104,25 @@ export async function reconcileAtStart(opts: StartupOptions): Promise<string[]> 
           reconciling.add(m.name);
         }
       }
-      await recordMapping(ctx, trx, { name: m.name, fingerprint, definition: m.definition, listId: m.listId, tableOid });
+      await recordMapping(ctx, trx, { name: m.name, fingerprint, definition: m.definition, listId: m.listId, tableOid, columns: baseline.identities.get(m.name) ?? null });
     });
   }
   return [...reconciling];
+}
+
+/**
+ * Mapped columns whose values may have changed without a row change the stream could see: a column dropped
+ * and added again (same name, new attnum: every value is its default now) or retyped (ALTER … TYPE … USING
+ * rewrites values). Compared by name; a column the mapping did not read before is not a change of the table.
+ */
+export function columnChanges(before: ColumnIdentities | null, after: ColumnIdentities | null): string[] {
+  if (!before || !after) return [];
+  const out: string[] = [];
+  for (const [column, now] of Object.entries(after)) {
+    const was = before[column];
+    if (!was) continue;
+    if (was.attnum !== now.attnum) out.push(`column ${column} was dropped and added again (its values changed without row changes)`);
+    else if (was.type !== now.type) out.push(`column ${column} changed type (its values may have been rewritten)`);
+  }
+  return out;
 }

@@ -17,6 +17,8 @@ export const REDACT_PATHS = [
   '*.*.password',
   'url',
   '*.url',
+  'stateUrl',
+  '*.stateUrl',
   'connectionString',
   '*.connectionString',
   'webhookSecret',

@@ -4,7 +4,8 @@ import type { SnapshotChunk, SourceTable } from '../snapshot/types.js';
 import { takeWriterTurn } from '../store/capture.js';
 import type { StoreContext } from '../store/context.js';
 import { upsertDeadLetters, type DeadLetterRecord } from '../store/dead-letters.js';
-import { applyChunk, forceResend, sweepChunk, type ChunkRecord } from '../store/snapshot.js';
+import { applyChunk, forceResend, keysWithoutState, sweepChunk, type ChunkRecord } from '../store/snapshot.js';
+import { presentKeys } from '../snapshot/reader.js';
 import type { SweepChunk } from '../snapshot/reader.js';
 import { transaction, type Fence, type Trx } from '../store/tx.js';
 import { desiredOf } from './desired.js';
@@ -77,7 +78,11 @@ export class SnapshotWriter {
       const outcome: SnapshotWriteOutcome = { applied: 0, skipped: 0, enqueued: 0, deadLettered: 0, invalid: [] };
       let holds: GuardEvent[] = [];
       if (records.length > 0) {
-        const applied = await applyChunk(this.ctx, trx, chunk, options.source, records);
+        // The keys without state are looked up at the source now, after the turn (see applyChunk): in this
+        // transaction when the source is this database, else on the source's own pool.
+        const unknown = await keysWithoutState(this.ctx, trx, chunk.mapping, records.map((r) => r.k));
+        const present = await presentKeys(this.ctx.separate ? this.ctx.source : trx, options.source, unknown);
+        const applied = await applyChunk(this.ctx, trx, chunk, records, present);
         outcome.applied = applied.applied;
         outcome.skipped = records.length - applied.applied;
         outcome.enqueued = applied.queued;
@@ -94,11 +99,23 @@ export class SnapshotWriter {
       // watermark). The stream records progress only at commits of transactions it decodes, and Postgres
       // skips transactions that touch no published table; this message gives it one past the watermark
       // even when the mapped tables are idle.
-      await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
+      await this.watermark(trx, chunk);
       return { outcome, holds };
     }, { attempts: 5 });
     this.guard?.report(holds);
     return outcome;
+  }
+
+  /**
+   * The chunk's logical message, written at the source: in the chunk's own transaction when the state lives
+   * there, else on the source's pool before this transaction commits. Either way its commit comes after the
+   * read, and the stream's durable LSN cannot pass it before the chunk is durable: recording that LSN takes
+   * the writers' turn this transaction holds.
+   */
+  private async watermark(trx: Trx, chunk: { mapping: string; watermark: string }): Promise<void> {
+    await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(
+      this.ctx.separate ? this.ctx.source : trx,
+    );
   }
 
   /**
@@ -114,7 +131,7 @@ export class SnapshotWriter {
       // A gap the stream did not see (a lost slot) can hide a TRUNCATE: the sweep's removals are judged too.
       const holds = this.guard && removals > 0 ? await this.guard.judgeWrite(trx, new Map([[chunk.mapping, { keys: chunk.keys, truncated: false, swept: true }]])) : [];
       await inTransaction(trx, removals);
-      await sql`SELECT pg_logical_emit_message(true, ${WATERMARK_MESSAGE_PREFIX}, ${JSON.stringify({ mapping: chunk.mapping, watermark: chunk.watermark })})`.execute(trx);
+      await this.watermark(trx, chunk);
       return { removals, holds };
     });
     this.guard?.report(holds);

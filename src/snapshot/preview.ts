@@ -68,8 +68,8 @@ export async function runPreview(opts: PreviewOptions): Promise<PreviewOutcome> 
   const started = Date.now();
   const ctx = storeContext(handle);
   const tables = await schemaTables(ctx);
-  const table = await describeTable(handle.db, mapper);
-  const reader = new ChunkReader(handle.db, mapper, table, opts.where);
+  const table = await describeTable(handle.source.db, mapper);
+  const reader = new ChunkReader(handle.source.db, mapper, table, opts.where);
   await reader.validate();
   const recorded = mode === 'plan' && tables.mappings ? await recordedListId(ctx, mapper.name) : null;
   const listChanged = recorded !== null && recorded !== mapper.listId;
@@ -93,7 +93,7 @@ export async function runPreview(opts: PreviewOptions): Promise<PreviewOutcome> 
   };
   const states = async (keys: string[]) => (tables.migrated ? readStates(ctx, mapper.name, keys) : new Map<string, StoredState>());
   const whyOut = (row: Row) => `filtered out (${mapper.unmet(row).map(describeCondition).join(', ')})`;
-  const rowsTotal = opts.progress ? await estimateRows(handle.db, table, opts.where) : null;
+  const rowsTotal = opts.progress ? await estimateRows(handle.source.db, table, opts.where) : null;
 
   let cursor: string | null = null;
   for (;;) {

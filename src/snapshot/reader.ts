@@ -122,6 +122,18 @@ export class ChunkReader {
 }
 
 /**
+ * Which of these contact keys a row of the table has now (READ COMMITTED: the latest committed rows). The
+ * snapshot writer asks for the keys it has no state for, after taking the writers' turn (applyChunk).
+ */
+export async function presentKeys(db: Kysely<Database>, table: SourceTable, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<{ k: string }>`
+    SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
+    WHERE EXISTS (SELECT 1 FROM ${sql.raw(table.qualified)} t WHERE t.${sql.raw(table.key)} = x.k::${sql.raw(table.keyType)})`.execute(db);
+  return rows.map((r) => r.k);
+}
+
+/**
  * One row of a mapping's table by its key, as a chunk reads it (the mapped columns, decoded as the stream
  * decodes them), in a READ ONLY transaction; null when no row has that key. The key is compared as the key
  * column's own type: text that is not a value of it is a USAGE_INVALID error naming the type.

@@ -111,9 +111,9 @@ const SNAPSHOT_LOCK = 0x57_43_02;
 export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<RunOutcome> {
   const { handle, mapper, log } = opts;
   const started = Date.now();
-  const table = await describeTable(handle.db, mapper);
+  const table = await describeTable(handle.source.db, mapper);
   if (!table.keyIndexed) log.warn({ mapping: mapper.name, key: mapper.key }, `no index leads with ${mapper.key}: every snapshot chunk scans ${table.qualified}`);
-  const reader = new ChunkReader(handle.db, mapper, table, mode.kind === 'resync' ? mode.where : undefined);
+  const reader = new ChunkReader(handle.source.db, mapper, table, mode.kind === 'resync' ? mode.where : undefined);
   const store = new ProgressStore(storeContext(handle));
   const outcome: RunOutcome = { mapping: mapper.name, finished: false, alreadyDone: false, resumedAfter: null, rows: 0, chunks: 0, applied: 0, enqueued: 0, deadLettered: 0, reconciled: false, removed: 0, seconds: 0 };
 
@@ -130,7 +130,7 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
       const before = mode.kind === 'snapshot' && !mode.restart ? await store.get(mapper.name) : null;
       if (before?.finishedAt) return { ...outcome, finished: true, alreadyDone: true };
       const reconcile = mode.kind === 'snapshot' && mode.reconcile === true;
-      const p = before ?? (await store.begin(mapper.name, await estimateRows(handle.db, table), { reconcile, reason: mode.kind === 'snapshot' ? (mode.reason ?? null) : null }));
+      const p = before ?? (await store.begin(mapper.name, await estimateRows(handle.source.db, table), { reconcile, reason: mode.kind === 'snapshot' ? (mode.reason ?? null) : null }));
       cursor = p.cursor;
       rowsDone = p.rowsDone;
       rowsTotal = p.rowsTotal;
@@ -144,7 +144,7 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
       else log.info({ mapping: mapper.name, cursor: p.cursor, phase: p.phase, rowsDone, rowsTotal, reason: p.reason }, `${what} of ${mapper.name} resumed${p.phase === 'sweep' ? ' at its sweep' : ` after key ${p.cursor}`}${why}`);
     } else {
       await reader.validate();
-      rowsTotal = await estimateRows(handle.db, table, mode.kind === 'resync' ? mode.where : undefined);
+      rowsTotal = await estimateRows(handle.source.db, table, mode.kind === 'resync' ? mode.where : undefined);
       log.info({ mapping: mapper.name, rowsTotal, where: mode.kind === 'resync' ? (mode.where ?? null) : null }, `resync of ${mapper.name} started`);
     }
     const report = () => ({ mapping: mapper.name, mode: mode.kind, rowsDone, rowsTotal, runRows: outcome.rows, elapsedMs: Date.now() - started });

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { vendorCheck } from '../mapping/vendor-check.js';
-import { createDb, type DbHandle } from '../db/index.js';
+import { createDb, dbOptions, type DbHandle } from '../db/index.js';
 import { migrate } from '../db/migrator.js';
 import { CdcError } from '../errors.js';
 import { compileMapping, type Mapper } from '../mapping/mapper.js';
@@ -26,7 +26,7 @@ export interface SnapshotSession {
 export async function openSnapshotSession(config: Config, log: Logger): Promise<SnapshotSession> {
   const pg = config.postgres;
   const mappers = config.mappings.map((m) => compileMapping(m, vendorCheck));
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 3, applicationName: `${pg.applicationName}-snapshot` });
+  const handle = createDb(dbOptions(pg, { purpose: 'snapshot', poolSize: 3 }));
   try {
     const { applied } = await migrate(handle.db, pg.schema);
     if (applied.length) log.info({ schema: pg.schema, applied }, 'migrations applied');
@@ -50,7 +50,7 @@ export async function openSnapshotSession(config: Config, log: Logger): Promise<
 export function openPreviewSession(config: Config, purpose: string): { handle: DbHandle; mappers: Mapper[]; close: () => Promise<void> } {
   const pg = config.postgres;
   const mappers = config.mappings.map((m) => compileMapping(m, vendorCheck));
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} ${purpose}` });
+  const handle = createDb(dbOptions(pg, { purpose, poolSize: 2 }));
   return { handle, mappers, close: () => handle.close() };
 }
 

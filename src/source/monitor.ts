@@ -61,7 +61,7 @@ export class SlotMonitor {
       SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag,
              pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained,
              confirmed_flush_lsn::text AS confirmed, wal_status
-      FROM pg_replication_slots WHERE slot_name = ${this.opts.slot}`.execute(ctx.db);
+      FROM pg_replication_slots WHERE slot_name = ${this.opts.slot}`.execute(ctx.source);
     const outbox = await outboxDepth(ctx);
     const dead = await countDeadLetters(ctx);
 

@@ -18,11 +18,20 @@ export interface MappingStop {
   reason: string;
 }
 
+/**
+ * Each mapped column's position and type in its table. A column dropped and added again keeps its name but
+ * gets a new attnum, and every row's value changed without a row change the stream could see; a type change
+ * (ALTER … TYPE … USING) may rewrite values the same way. Either one reconciles the mapping.
+ */
+export type ColumnIdentities = Record<string, { attnum: number; type: number }>;
+
 /** What the stream starts from. */
 export interface SourceBaseline {
   types: ColumnTypes;
   /** Each running mapping's table oid: a table dropped, or dropped and re-created, is told by it. */
   oids: Map<string, number>;
+  /** Each running mapping's columns' attnums and types (see ColumnIdentities). */
+  identities: Map<string, ColumnIdentities>;
   /** Mappings that cannot run now, and why: they are stopped; the others run. */
   stops: Map<string, MappingStop>;
   /** What was found of the slot (and the publication): a gap in what the stream saw must be reconciled. */
@@ -83,7 +92,7 @@ export async function prepareSource(opts: SourceSetup): Promise<SourceBaseline> 
     // The insert position, not the write position: with asynchronous commit, a commit record inserted before the
     // publication changed may not be written yet, and it must still count as before.
     const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-    return { types: facts.types, oids: facts.oids, stops: facts.stops, slot, preparedAt: normalizeLsn(rows[0]!.lsn) };
+    return { types: facts.types, oids: facts.oids, identities: facts.identities, stops: facts.stops, slot, preparedAt: normalizeLsn(rows[0]!.lsn) };
   } finally {
     await client.end();
   }
@@ -92,6 +101,7 @@ export async function prepareSource(opts: SourceSetup): Promise<SourceBaseline> 
 export interface SourceFacts {
   types: ColumnTypes;
   oids: Map<string, number>;
+  identities: Map<string, ColumnIdentities>;
   stops: Map<string, MappingStop>;
   serverVersion: number;
   /** Each mapped table (quoted, qualified) with its replica identity and the columns its mappings read. */
@@ -144,6 +154,7 @@ export async function checkPrerequisites(
   const types: ColumnTypes = new Map();
   const oids = new Map<string, number>();
   const stops = new Map<string, MappingStop>();
+  const identities = new Map<string, ColumnIdentities>();
   for (const m of mappers) {
     // A mapping that ran before and cannot run now stops (the others go on); a new one is a configuration error.
     const known = opts.known?.has(m.name) === true;
@@ -163,8 +174,8 @@ export async function checkPrerequisites(
     }
     oids.set(m.name, Number(t.oid));
     if (!t.can_select) problems.push(`mapping ${m.name}: no SELECT privilege on ${table}; run: GRANT SELECT ON ${table} TO ${qi(r?.rolname ?? 'current_user')}`);
-    const cols = await client.query<{ attname: string; atttypid: number; attgenerated: string; generation: string | null }>(
-      `SELECT a.attname, a.atttypid, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS generation
+    const cols = await client.query<{ attname: string; atttypid: number; attnum: number; attgenerated: string; generation: string | null }>(
+      `SELECT a.attname, a.atttypid, a.attnum, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS generation
        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated <> ''
        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
       [t.oid],
@@ -190,6 +201,8 @@ export async function checkPrerequisites(
       continue;
     }
     types.set(m.name, new Map(m.columns.filter((c) => byName.has(c)).map((c) => [c, byName.get(c)!])));
+    const attnums = new Map(cols.rows.map((c) => [c.attname, Number(c.attnum)]));
+    identities.set(m.name, Object.fromEntries(m.columns.filter((c) => byName.has(c)).map((c) => [c, { attnum: attnums.get(c)!, type: byName.get(c)! }])));
     generated.push(...cols.rows.filter((c) => c.attgenerated !== '' && m.columns.includes(c.attname)).map((c) => ({ m, at, table, column: c.attname, expression: c.generation })));
 
     let identity: string[] | 'full' = 'full';
@@ -230,7 +243,7 @@ export async function checkPrerequisites(
   if (problems.length > 0) {
     throw new CdcError('PG_PREREQUISITE', `Postgres is not ready for wooxy-cdc:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { types, oids, stops, serverVersion, tables };
+  return { types, oids, identities, stops, serverVersion, tables };
 }
 
 /** Verifies or fixes the publication; says whether it had to be created. */

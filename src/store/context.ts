@@ -43,17 +43,31 @@ export function tables(schema: string) {
 
 export type Tables = ReturnType<typeof tables>;
 
-/** What every store operation needs: the Kysely instance (its builder qualifies tables with the schema) and the tables. */
+/**
+ * What every store operation needs: the Kysely instance (its builder qualifies tables with the schema), the
+ * tables, and the source database for the few decisions that must look at the mapped tables themselves.
+ */
 export interface StoreContext {
   readonly db: Db;
   readonly schema: string;
   readonly t: Tables;
   /** Whether the statements that resolve a contact's call also write its history row (history.keepDays > 0). */
   readonly history: boolean;
+  /** The source database: `db`'s own unless postgres.stateUrl puts the state elsewhere (then a transaction on `db` cannot see it). */
+  readonly source: Db;
+  /** True when the source is another database than the state's. */
+  readonly separate: boolean;
 }
 
-export function storeContext(handle: Pick<DbHandle, 'db' | 'schema'>, opts: { history?: boolean } = {}): StoreContext {
-  return { db: handle.db, schema: handle.schema, t: tables(handle.schema), history: opts.history ?? true };
+export function storeContext(handle: Pick<DbHandle, 'db' | 'schema'> & Partial<Pick<DbHandle, 'source' | 'separate'>>, opts: { history?: boolean } = {}): StoreContext {
+  return {
+    db: handle.db,
+    schema: handle.schema,
+    t: tables(handle.schema),
+    history: opts.history ?? true,
+    source: handle.source?.db ?? handle.db,
+    separate: handle.separate ?? false,
+  };
 }
 
 /** A JSON document as one parameter: Postgres parses one jsonb far faster than arrays of escaped JSON. */

@@ -15,6 +15,8 @@ export interface MappingRecord {
   definition: Record<string, unknown>;
   listId: string;
   tableOid: number | null;
+  /** Each mapped column's attnum and type oid when the mapping last ran (null before migration 0011). */
+  columns: Record<string, { attnum: number; type: number }> | null;
   stop: { code: string; reason: string; lsn: string | null; at: Date } | null;
 }
 
@@ -29,6 +31,7 @@ export async function loadMappingRecords(ctx: StoreContext): Promise<Map<string,
         definition: r.definition,
         listId: r.list_id,
         tableOid: r.table_oid === null ? null : Number(r.table_oid),
+        columns: r.columns,
         stop: r.stopped_code ? { code: r.stopped_code, reason: r.stopped_reason ?? '', lsn: r.stopped_lsn, at: r.stopped_at ?? new Date(0) } : null,
       },
     ]),
@@ -36,12 +39,16 @@ export async function loadMappingRecords(ctx: StoreContext): Promise<Map<string,
 }
 
 /** Records what a mapping is now (its definition, list, table), leaving a recorded stop as it is. */
-export async function recordMapping(ctx: StoreContext, trx: Trx, m: { name: string; fingerprint: string; definition: unknown; listId: string; tableOid: number | null }): Promise<void> {
+export async function recordMapping(
+  ctx: StoreContext,
+  trx: Trx,
+  m: { name: string; fingerprint: string; definition: unknown; listId: string; tableOid: number | null; columns: unknown },
+): Promise<void> {
   await sql`
-    INSERT INTO ${sql.id(ctx.schema, 'mappings')} AS m (name, fingerprint, definition, list_id, table_oid)
-    VALUES (${m.name}, ${m.fingerprint}, ${JSON.stringify(m.definition)}::jsonb, ${m.listId}, ${m.tableOid})
+    INSERT INTO ${sql.id(ctx.schema, 'mappings')} AS m (name, fingerprint, definition, list_id, table_oid, columns)
+    VALUES (${m.name}, ${m.fingerprint}, ${JSON.stringify(m.definition)}::jsonb, ${m.listId}, ${m.tableOid}, ${m.columns === null ? null : JSON.stringify(m.columns)}::jsonb)
     ON CONFLICT (name) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, definition = EXCLUDED.definition, list_id = EXCLUDED.list_id,
-      table_oid = EXCLUDED.table_oid, updated_at = now()`.execute(trx);
+      table_oid = EXCLUDED.table_oid, columns = EXCLUDED.columns, updated_at = now()`.execute(trx);
 }
 
 /** Remembers that a mapping stopped, where and why; a restart reads it (loadMappingRecords). The first stop's position is kept. */

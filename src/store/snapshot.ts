@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { SnapshotChunk, SourceTable } from '../snapshot/types.js';
+import type { SnapshotChunk } from '../snapshot/types.js';
 import { invalidBefore } from './capture.js';
 import { jsonParam, type StoreContext } from './context.js';
 import type { Trx } from './tx.js';
@@ -12,12 +12,23 @@ export interface ChunkRecord {
   kd: boolean;
 }
 
+/** The chunk's contact keys that have no stored state (the ones applyChunk needs the source's word on). */
+export async function keysWithoutState(ctx: StoreContext, trx: Trx, mapping: string, keys: readonly string[]): Promise<string[]> {
+  const { rows } = await sql<{ k: string }>`
+    SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
+    WHERE NOT EXISTS (SELECT 1 FROM ${ctx.t.state} s WHERE s.mapping = ${mapping} AND s.source_key = x.k)`.execute(trx);
+  return rows.map((r) => r.k);
+}
+
 /**
  * One statement: decide row by row whether the chunk's version is at least as new as the stored one, then
  * upsert the state and the pending outbox entries of those rows (state first: the lock order). A stored
  * state is older when:
- *   - there is none, and the row still exists at the source (else a delete streamed after the read, whose
- *     state delivery may already have collected, would be undone);
+ *   - there is none, and the row was found at the source after the writers' turn was taken (`present`, from
+ *     keysWithoutState then the source): else a delete streamed after the read, whose state delivery may
+ *     already have collected, would be undone. A key whose state was collected between that lookup and this
+ *     statement is not in `present` and is left alone: its state said deleted, so any newer version of the row
+ *     is one the stream has still to deliver;
  *   - the stream wrote it (xid set) in a transaction the chunk's snapshot saw;
  *   - a snapshot chunk wrote it (xid null) from an older read (lsn = that chunk's watermark).
  * The 32-bit xid gets its epoch from the snapshot's xmax: the two are within 2^31 of each other. The
@@ -27,8 +38,8 @@ export async function applyChunk(
   ctx: StoreContext,
   trx: Trx,
   chunk: SnapshotChunk,
-  src: SourceTable,
   records: readonly ChunkRecord[],
+  present: readonly string[],
 ): Promise<{ applied: number; queued: number; invalid: string[] }> {
   const { state, outbox } = ctx.t;
   const m = chunk.mapping;
@@ -41,15 +52,13 @@ export async function applyChunk(
       FROM jsonb_to_recordset(${jsonParam(records)}) AS x(k text, r jsonb, d jsonb, kd boolean)
     ), cur AS (
       -- LIMIT 1 keeps both lookups per row, by index: a hash join would read the whole table per chunk.
-      SELECT x.*, s.source_key IS NOT NULL AS had, s.desired AS old, s.lsn AS slsn, s.xid AS sxid, e.present,
+      SELECT x.*, s.source_key IS NOT NULL AS had, s.desired AS old, s.lsn AS slsn, s.xid AS sxid,
              ((snap.xmax >> 32) << 32) | s.xid AS full0, snap.xmax, snap.s AS snapshot
       FROM x CROSS JOIN snap
       LEFT JOIN LATERAL (SELECT * FROM ${state} s WHERE s.mapping = ${m} AND s.source_key = x.k LIMIT 1) s ON true
-      LEFT JOIN LATERAL (SELECT true AS present FROM ${sql.raw(src.qualified)} t
-                         WHERE s.source_key IS NULL AND t.${sql.raw(src.key)} = x.k::${sql.raw(src.keyType)} LIMIT 1) e ON true
     ), ok AS (
       SELECT k, r, d, kd, old FROM cur WHERE CASE
-        WHEN NOT had THEN present IS NOT NULL
+        WHEN NOT had THEN k = ANY(${[...present]}::text[])
         WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
         ELSE pg_visible_in_snapshot(GREATEST(3, CASE
                WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296

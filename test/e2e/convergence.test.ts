@@ -10,9 +10,10 @@ import { runScenario, scenarioArbitrary, type Scenario } from '../helpers/scenar
  */
 /**
  * A generated workload with every fault switched on, two kills and a Postgres restart; with a standby, the
- * leader's lock session is also cut three times, so leadership moves between the two instances.
+ * leader's lock session is also cut three times, so leadership moves between the two instances; that one keeps
+ * the connector's state in a second database (postgres.stateUrl).
  */
-function fixed(seed: number, webhook: boolean, standby: boolean): Scenario {
+function fixed(seed: number, webhook: boolean, standby: boolean, stateDb: boolean): Scenario {
   const [base] = fc.sample(scenarioArbitrary({ minOps: 30, maxOps: 30 }), { seed, numRuns: 1 });
   return {
     ...base!,
@@ -20,6 +21,7 @@ function fixed(seed: number, webhook: boolean, standby: boolean): Scenario {
     kills: [6, 19],
     pgRestartAt: 12,
     standby,
+    stateDb,
     lockCuts: standby ? [3, 15, 24] : [],
     // A compatible and a breaking schema change with its fix, and a mapping change: every lifecycle event.
     schema: standby ? { compatibleAt: null, breakAt: 20, fixAt: null, remapAt: 8 } : { compatibleAt: 4, breakAt: 9, fixAt: 16, remapAt: 22 },
@@ -34,7 +36,7 @@ describe('randomized convergence under faults', () => {
   afterAll(async () => cluster.stop('immediate'));
 
   it('always ends with the list equal to the table', async () => {
-    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: 0, faults: 0, webhook: 0, poll: 0 };
+    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: 0, faults: 0, webhook: 0, poll: 0, stateDb: 0 };
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary({ minOps: 15, maxOps: 40 }), async (s: Scenario) => {
         // What the harness saw (kills, restarts, and the connector's last log lines when it did not converge),
@@ -47,6 +49,7 @@ describe('randomized convergence under faults', () => {
         seen.lifecycle += r.lifecycle.length;
         seen.faults += r.faultsInjected;
         seen[s.faults.webhook ? 'webhook' : 'poll']++;
+        if (s.stateDb) seen.stateDb++;
         expect({ diff: r.diff, converged: r.converged, deadLetters: r.deadLetters, peakConcurrencyOk: r.peakConcurrency <= 10 }, lines.join('\n')).toEqual({
           diff: [],
           converged: true,
@@ -56,8 +59,9 @@ describe('randomized convergence under faults', () => {
       }),
       {
         numRuns: Number(process.env.CONVERGENCE_RUNS ?? 3),
-        // Every CI run covers kills, a Postgres restart, faults, leadership moves and both resolution paths at least once.
-        examples: [[fixed(1, true, false)], [fixed(2, false, true)]],
+        // Every CI run covers kills, a Postgres restart, faults, leadership moves, both resolution paths and both
+        // placements of the state (the source database; postgres.stateUrl, a second one) at least once.
+        examples: [[fixed(1, true, false, false)], [fixed(2, false, true, true)]],
         endOnFailure: true,
       },
     );

@@ -139,6 +139,31 @@ describe('lifecycle', () => {
     expect(logged(/reconciliation of users finished: .* 3 removal\(s\) of rows gone/)).toBe(true);
   });
 
+  it('a mapped column dropped and added again, with no change in between, is noticed and reconciled (its values are gone)', async () => {
+    await seed(12);
+    await start(FIELDS, { postgres: { publishColumns: 'all' } });
+    await converged();
+    // No row changes: the stream sees nothing, yet every last_name is NULL now.
+    await tdb.query('ALTER TABLE users DROP COLUMN last_name');
+    await tdb.query('ALTER TABLE users ADD COLUMN last_name text');
+    await converged();
+    expect((emulator.contacts(LIST) ?? []).every((c) => !c.lastName)).toBe(true);
+    expect(logged(/column last_name was dropped and added again \(its values changed without row changes\): reconciling/)).toBe(true);
+
+    // The same while no connector runs: told at start.
+    await stop();
+    await tdb.query(`UPDATE users SET last_name = 'Set while running' WHERE id <= 3`);
+    await start(FIELDS, { postgres: { publishColumns: 'all' } });
+    await converged();
+    await stop();
+    await tdb.query('ALTER TABLE users DROP COLUMN last_name');
+    await tdb.query('ALTER TABLE users ADD COLUMN last_name text');
+    lines = [];
+    await start(FIELDS, { postgres: { publishColumns: 'all' } });
+    await converged();
+    expect((emulator.contacts(LIST) ?? []).every((c) => !c.lastName)).toBe(true);
+  });
+
   it('a field added to the mapping reaches every existing contact, and the log says what changed', async () => {
     await seed(30);
     await start();

@@ -18,10 +18,11 @@ export const USERS_DDL = `CREATE TABLE users (
 
 /** A config for the test database: unique slot and publication, the connector's own schema. */
 export function testConfig(tdb: TestDatabase, overrides: { mappings?: unknown[]; [k: string]: unknown } = {}): Config {
-  const { mappings, ...rest } = overrides;
+  const { mappings, postgres, ...rest } = overrides;
   return parseConfig(
     {
-      postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc' },
+      // Merged: a test names only what it changes (postgres.stateUrl, autoCreate, …).
+      postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, schema: 'wooxy_cdc', ...(postgres as object | undefined) },
       wooxy: { accessToken: 'test-token', baseUrl: 'http://127.0.0.1:9/v3' },
       capture: { flushIntervalMs: 20 },
       // Tests of the stream alone: a snapshot writing the same rows would satisfy their waits before the stream does.

@@ -58,6 +58,8 @@ export interface Scenario {
    * listed column).
    */
   schema: { compatibleAt: number | null; breakAt: number | null; fixAt: number | null; remapAt: number | null };
+  /** postgres.stateUrl: the connector's tables and leader lock in a second database, apart from the source. */
+  stateDb: boolean;
 }
 
 export interface ScenarioResult {
@@ -112,6 +114,7 @@ export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {
       kills: fc.array(fc.nat(), { maxLength: 3 }),
       pgRestartAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
       standby: fc.boolean(),
+      stateDb: fc.boolean(),
       lockCuts: fc.array(fc.nat(), { maxLength: 4 }),
       lifecycle: fc.record({
         compatibleAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
@@ -220,7 +223,28 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       },
       { timeoutMs: 30_000, intervalMs: 200, message: 'Postgres accepting connections' },
     );
+  // With stateDb, the connector's own tables and its leader lock live in a second database (postgres.stateUrl).
+  const stateName = s.stateDb ? `${dbName}_state` : dbName;
+  if (s.stateDb) {
+    const a = new pg.Client(cluster.url());
+    await a.connect();
+    await a.query(`CREATE DATABASE ${stateName}`);
+    await a.end();
+  }
+  const stateUrl = cluster.url(stateName);
+  const connectState = () =>
+    waitFor(
+      async () => {
+        const c = new pg.Client(stateUrl);
+        c.on('error', () => undefined);
+        await c.connect();
+        return c;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, message: 'Postgres accepting connections' },
+    );
   let db = await connect();
+  // The connector's tables: the source database's own client unless they live apart.
+  let sdb = s.stateDb ? await connectState() : db;
   await db.query(`CREATE TABLE users (
     id bigint PRIMARY KEY, email text UNIQUE DEFERRABLE INITIALLY DEFERRED, phone text UNIQUE DEFERRABLE INITIALLY DEFERRED,
     first_name text, bio text, plan text, status text NOT NULL DEFAULT 'active')`);
@@ -240,7 +264,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   const port = await freePort();
   const secret = randomBytes(18).toString('hex');
   const configOf = (mapping: typeof MAPPING) => writeConfig({
-    postgres: { url: '${DATABASE_URL}', slot: `slot_${dbName}`, publication: `pub_${dbName}` },
+    postgres: { url: '${DATABASE_URL}', ...(s.stateDb ? { stateUrl: '${WOOXY_STATE_URL}' } : {}), slot: `slot_${dbName}`, publication: `pub_${dbName}` },
     wooxy: { accessToken: '${WOOXY_ACCESS_TOKEN}', baseUrl: emulator.url, timeoutMs: 300, timeoutGraceMs: 500, maxRetries: 2 },
     capture: { flushIntervalMs: 10 },
     // Small batches: more requests, so more of them meet a fault.
@@ -255,7 +279,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   });
   let mapping: typeof MAPPING = MAPPING;
   let configFile = configOf(mapping);
-  const env = { DATABASE_URL: url, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret, HTTP_PORT: String(port) };
+  const env = { DATABASE_URL: url, WOOXY_STATE_URL: stateUrl, WOOXY_ACCESS_TOKEN: 'tok', WOOXY_WEBHOOK_SECRET: secret, HTTP_PORT: String(port) };
   const outputs: string[] = [];
   let running: RunningConnector | null = null;
   let standby: RunningConnector | null = null;
@@ -270,8 +294,8 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   };
   /** Ends whichever instance holds the leader lock's session: its pipeline stops, the other one takes over. */
   const cutLock = async () => {
-    const holder = await lockHolder(db, slot);
-    if (holder) await db.query('SELECT pg_terminate_backend($1)', [holder.pid]);
+    const holder = await lockHolder(sdb, slot);
+    if (holder) await sdb.query('SELECT pg_terminate_backend($1)', [holder.pid]);
   };
   const kill = async () => {
     if (!running) return;
@@ -331,9 +355,11 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       if (s.pgRestartAt === i) {
         log(`  op ${i}: Postgres restart`);
         await db.end().catch(() => undefined);
+        if (sdb !== db) await sdb.end().catch(() => undefined);
         await cluster.restart('fast');
         pgRestarts++;
         db = await connect();
+        sdb = s.stateDb ? await connectState() : db;
       }
       if (i === restartAfter && !running) await start();
       if (s.schema.compatibleAt === i) {
@@ -362,7 +388,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       await applyInTransaction(db, s.ops[i]!);
       // Let delivery take every other change on its own (more requests meet more faults); the rest coalesce.
       if (running && i % 2 === 0) {
-        await waitFor(async () => ((await db.query(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`)).rows[0] as { n: number }).n === 0, {
+        await waitFor(async () => ((await sdb.query(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`)).rows[0] as { n: number }).n === 0, {
           timeoutMs: 1_000,
         }).catch(() => undefined);
       }
@@ -376,13 +402,14 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     // Quiesce: faults off, then wait for the list to equal the table.
     emulator.setFaults({ serverErrorRate: 0, timeoutRate: 0, rateLimitRate: 0, contactErrorRate: 0, webhookDropRate: 0 });
     const c = db;
+    const st = sdb;
     const mapper = compileMapping(parseConfig({ postgres: { url }, wooxy: { accessToken: 'x' }, mappings: [mapping] }, {}).mappings[0]!, (contact) =>
       validateContact(contact, { mode: 'add', position: 0 }),
     );
     let diff: string[] = [];
     const converged = await waitFor(
       async () => {
-        const open = await c.query(`SELECT (SELECT count(*) FROM wooxy_cdc.outbox)::int + (SELECT count(*) FROM wooxy_cdc.requests WHERE status = 'new')::int AS n`);
+        const open = await st.query(`SELECT (SELECT count(*) FROM wooxy_cdc.outbox)::int + (SELECT count(*) FROM wooxy_cdc.requests WHERE status = 'new')::int AS n`);
         if ((open.rows[0] as { n: number }).n !== 0) return false;
         diff = projectionDiff((await c.query('SELECT * FROM users')).rows, mapper, emulator);
         return diff.length === 0;
@@ -395,9 +422,9 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
         return false;
       },
     );
-    const dead = await c.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters');
+    const dead = await st.query('SELECT count(*)::int AS n FROM wooxy_cdc.dead_letters');
     if ((dead.rows[0] as { n: number }).n > 0) {
-      const { rows } = await c.query('SELECT source_key, op, error_code, human_error, attempts FROM wooxy_cdc.dead_letters ORDER BY source_key');
+      const { rows } = await st.query('SELECT source_key, op, error_code, human_error, attempts FROM wooxy_cdc.dead_letters ORDER BY source_key');
       log(`dead letters: ${JSON.stringify(rows)}`);
     }
     const stats = emulator.stats();
@@ -435,6 +462,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     }
     await emulator.close();
     await db.end().catch(() => undefined);
+    if (sdb !== db) await sdb.end().catch(() => undefined);
     const a = new pg.Client(cluster.url());
     await a.connect();
     await a.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [dbName]).catch(() => undefined);
@@ -443,6 +471,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       return true;
     }).catch(() => undefined);
     await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    if (s.stateDb) await a.query(`DROP DATABASE IF EXISTS ${stateName} WITH (FORCE)`).catch(() => undefined);
     await a.end();
   }
 }

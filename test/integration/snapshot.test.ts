@@ -168,19 +168,29 @@ function sorted(v: unknown): unknown {
  * The races, one at a time: a hook between a chunk's read and its write lets the stream apply a change the
  * read did not see, and the chunk must not undo it.
  */
-describe('snapshot chunks against the stream', () => {
+/**
+ * The races between a chunk and the stream, with the connector's state in the source database and in a
+ * second one (postgres.stateUrl): there, the read, the source lookup of keys without state and the watermark
+ * message go to the source while the decision and the write happen in the state's own transaction.
+ */
+describe.each([
+  { placement: 'state in the source database', apart: false },
+  { placement: 'state in another database (postgres.stateUrl)', apart: true },
+])('snapshot chunks against the stream, $placement', ({ apart }) => {
   let tdb: TestDatabase;
+  /** Where the connector's tables are: tdb itself, or a second database. */
+  let sdb: TestDatabase;
   let connector: Connector;
   let writer: SnapshotWriter;
   const log = createLogger({ level: 'silent', pretty: false });
 
   const state = async (key: string) =>
-    (await tdb.query<{ row: Record<string, unknown> | null; desired: Record<string, unknown> | null; synced: unknown; xid: string | null }>(
+    (await sdb.query<{ row: Record<string, unknown> | null; desired: Record<string, unknown> | null; synced: unknown; xid: string | null }>(
       `SELECT row, desired, synced, xid FROM wooxy_cdc.contact_state WHERE source_key = $1`,
       [key],
     )).rows[0];
   const pendingOf = async (key: string) =>
-    (await tdb.query<{ payload: Record<string, unknown> | null; op_hint: string | null; maybe_ids: unknown }>(
+    (await sdb.query<{ payload: Record<string, unknown> | null; op_hint: string | null; maybe_ids: unknown }>(
       `SELECT payload, op_hint, maybe_ids FROM wooxy_cdc.outbox WHERE source_key = $1 AND state = 'pending'`,
       [key],
     )).rows[0];
@@ -189,8 +199,9 @@ describe('snapshot chunks against the stream', () => {
 
   beforeAll(async () => {
     tdb = await createTestDatabase('snaprace');
+    sdb = apart ? await createTestDatabase('snaprace_state') : tdb;
     await tdb.query(USERS_DDL);
-    connector = testConnector(testConfig(tdb, { snapshot: { onStart: false } }), { captureOnly: true });
+    connector = testConnector(testConfig(tdb, { snapshot: { onStart: false }, ...(apart ? { postgres: { stateUrl: sdb.url } } : {}) }), { captureOnly: true });
     await connector.start();
     await waitFor(() => connector.replication?.isStreaming, { message: 'streaming' });
     writer = new SnapshotWriter(storeContext(connector.db), new Map(connector.mappers.map((m) => [m.name, m])));
@@ -198,12 +209,13 @@ describe('snapshot chunks against the stream', () => {
   afterAll(async () => {
     await connector?.stop();
     await tdb.drop();
+    if (apart) await sdb.drop();
   });
   beforeEach(async () => {
     await tdb.query('TRUNCATE users');
-    const live = async () => (await tdb.query(`SELECT 1 FROM wooxy_cdc.contact_state WHERE mapping = 'users' AND row IS NOT NULL`)).rowCount;
+    const live = async () => (await sdb.query(`SELECT 1 FROM wooxy_cdc.contact_state WHERE mapping = 'users' AND row IS NOT NULL`)).rowCount;
     await waitFor(async () => (await live()) === 0, { message: 'truncate streamed' });
-    await tdb.query('TRUNCATE wooxy_cdc.contact_state, wooxy_cdc.outbox, wooxy_cdc.dead_letters, wooxy_cdc.snapshot_progress');
+    await sdb.query('TRUNCATE wooxy_cdc.contact_state, wooxy_cdc.outbox, wooxy_cdc.dead_letters, wooxy_cdc.snapshot_progress');
     // Streamed before each test starts, so the stream is quiet while a test plays its race.
     await tdb.query(`INSERT INTO users (id, email, first_name) SELECT g, 'u' || g || '@example.com', 'old' FROM generate_series(1, 6) g`);
     await waitFor(async () => (await live()) === 6, { message: 'rows streamed' });
@@ -228,11 +240,11 @@ describe('snapshot chunks against the stream', () => {
 
   it('a reconciling snapshot also removes the contacts whose rows are gone while nothing streamed', async () => {
     // Two contacts whose deletes the stream never saw (a stopped mapping, a lost slot): states without rows.
-    await tdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
+    await sdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
       SELECT 'users', g::text, jsonb_build_object('id', g::text), jsonb_build_object('userId', g::text), jsonb_build_object('userId', g::text), '0/1'
       FROM generate_series(7, 8) g`);
-    await tdb.query(`UPDATE wooxy_cdc.contact_state SET synced = desired WHERE source_key IN ('1', '2')`);
-    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    await sdb.query(`UPDATE wooxy_cdc.contact_state SET synced = desired WHERE source_key IN ('1', '2')`);
+    await sdb.query(`DELETE FROM wooxy_cdc.outbox`);
     const outcome = await run(undefined, { kind: 'snapshot', restart: true, reconcile: true, reason: 'test' }, 4);
     expect(outcome).toMatchObject({ finished: true, reconciled: true, removed: 2 });
     expect(await pendingOf('7')).toMatchObject({ payload: null });
@@ -241,12 +253,12 @@ describe('snapshot chunks against the stream', () => {
     // Rows that are there are left alone: their contacts are what the rows say.
     expect(await pendingOf('1')).toBeUndefined();
     expect((await state('1'))?.desired).toMatchObject({ userId: '1' });
-    const progress = (await tdb.query(`SELECT reconcile, phase, removed::int, finished_at IS NOT NULL AS done FROM wooxy_cdc.snapshot_progress`)).rows[0];
+    const progress = (await sdb.query(`SELECT reconcile, phase, removed::int, finished_at IS NOT NULL AS done FROM wooxy_cdc.snapshot_progress`)).rows[0];
     expect(progress).toEqual({ reconcile: true, phase: 'sweep', removed: 2, done: true });
   });
 
   it("a reconciliation's sweep never removes a row inserted again after its read", async () => {
-    await tdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
+    await sdb.query(`INSERT INTO wooxy_cdc.contact_state (mapping, source_key, row, desired, synced, lsn)
       VALUES ('users', '9', '{"id":"9"}', '{"userId":"9"}', '{"userId":"9"}', '0/1')`);
     await run(
       undefined,
@@ -254,8 +266,8 @@ describe('snapshot chunks against the stream', () => {
       100,
     ).then(() => undefined);
     // A fresh run where row 9 comes back between the sweep's read and its write.
-    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
-    await tdb.query(`UPDATE wooxy_cdc.contact_state SET row = '{"id":"9"}', desired = '{"userId":"9"}', xid = NULL, lsn = '0/1' WHERE source_key = '9'`);
+    await sdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    await sdb.query(`UPDATE wooxy_cdc.contact_state SET row = '{"id":"9"}', desired = '{"userId":"9"}', xid = NULL, lsn = '0/1' WHERE source_key = '9'`);
     await runSnapshot(
       {
         handle: connector.db,
@@ -281,8 +293,8 @@ describe('snapshot chunks against the stream', () => {
       await tdb.query(`DELETE FROM users WHERE id = 1`);
       await waitFor(async () => (await state('1'))?.row === null, { message: 'delete streamed' });
       // What delivery does for a contact Wooxy never had: the entry is dropped and the state collected.
-      await tdb.query(`DELETE FROM wooxy_cdc.outbox WHERE source_key = '1'`);
-      await tdb.query(`DELETE FROM wooxy_cdc.contact_state WHERE source_key = '1'`);
+      await sdb.query(`DELETE FROM wooxy_cdc.outbox WHERE source_key = '1'`);
+      await sdb.query(`DELETE FROM wooxy_cdc.contact_state WHERE source_key = '1'`);
     });
     expect(await state('1')).toBeUndefined();
     expect(await pendingOf('1')).toBeUndefined();
@@ -301,9 +313,9 @@ describe('snapshot chunks against the stream', () => {
       await run(async (chunk) => {
         if (chunk.rows[0]?.id !== '1') return;
         const set = `UPDATE wooxy_cdc.contact_state SET desired = $1, lsn = '0/1', xid = $2 WHERE mapping = 'users' AND source_key = $3`;
-        await tdb.query(set, [{ userId: '1', firstName: 'invisible' }, rows[0]!.xid, '1']);
+        await sdb.query(set, [{ userId: '1', firstName: 'invisible' }, rows[0]!.xid, '1']);
         // And one the read did see (an old xid): its version is older than the chunk's, which replaces it.
-        await tdb.query(set, [{ userId: '2', firstName: 'seen' }, 3, '2']);
+        await sdb.query(set, [{ userId: '2', firstName: 'seen' }, 3, '2']);
       });
     } finally {
       await open.query('ROLLBACK');
@@ -333,7 +345,7 @@ describe('snapshot chunks against the stream', () => {
       const all = (await tdb.query<{ k: string }>(`SELECT ${mapper.key}::text AS k FROM ${mapper.table} ORDER BY ${mapper.key}`)).rows.map((r) => r.k);
       expect(read).toEqual(all);
       expect(out).toMatchObject({ finished: true, rows: all.length });
-      const states = await tdb.query(`SELECT 1 FROM wooxy_cdc.contact_state WHERE mapping = $1 AND desired IS NOT NULL`, [mapper.name]);
+      const states = await sdb.query(`SELECT 1 FROM wooxy_cdc.contact_state WHERE mapping = $1 AND desired IS NOT NULL`, [mapper.name]);
       expect(states.rowCount).toBe(all.length);
     }
   });
@@ -341,8 +353,8 @@ describe('snapshot chunks against the stream', () => {
   it('resync re-sends contacts Wooxy already has, only those matching --where, in a read-only transaction', async () => {
     await run(undefined, { kind: 'snapshot', restart: true }, 100);
     // What delivery records once Wooxy confirmed every contact.
-    await tdb.query(`UPDATE wooxy_cdc.contact_state SET synced = desired`);
-    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    await sdb.query(`UPDATE wooxy_cdc.contact_state SET synced = desired`);
+    await sdb.query(`DELETE FROM wooxy_cdc.outbox`);
 
     const out = await run(undefined, { kind: 'resync', where: 'id <= 2 -- a trailing comment cannot swallow the rest' }, 100);
     expect(out).toMatchObject({ finished: true, rows: 2, enqueued: 2 });
@@ -354,7 +366,7 @@ describe('snapshot chunks against the stream', () => {
     expect((await state('3'))?.synced).toMatchObject({ userId: '3' });
 
     // The rows are read in READ ONLY transactions (a stable function can see it) ...
-    await tdb.query(`DELETE FROM wooxy_cdc.outbox`);
+    await sdb.query(`DELETE FROM wooxy_cdc.outbox`);
     const readOnly = await run(undefined, { kind: 'resync', where: `id <= 2 AND current_setting('transaction_read_only') = 'on'` }, 100);
     expect(readOnly).toMatchObject({ finished: true, rows: 2 });
     // ... and a volatile function is refused before any is read.
@@ -370,9 +382,9 @@ describe('snapshot chunks against the stream', () => {
     );
     const w = new SnapshotWriter(storeContext(connector.db), new Map([[filtered.name, filtered]]));
     await runSnapshot({ handle: connector.db, mapper: filtered, writer: w, chunkSize: 4, log }, { kind: 'snapshot', restart: true });
-    const rows = (await tdb.query<{ source_key: string; desired: unknown }>(`SELECT source_key, desired FROM wooxy_cdc.contact_state WHERE mapping = 'active_users' ORDER BY source_key`)).rows;
+    const rows = (await sdb.query<{ source_key: string; desired: unknown }>(`SELECT source_key, desired FROM wooxy_cdc.contact_state WHERE mapping = 'active_users' ORDER BY source_key`)).rows;
     expect(rows.map((r) => [r.source_key, r.desired === null])).toEqual([['1', false], ['2', false], ['3', false], ['4', true], ['5', false], ['6', false]]);
-    const queued = (await tdb.query<{ source_key: string }>(`SELECT source_key FROM wooxy_cdc.outbox WHERE mapping = 'active_users' ORDER BY source_key`)).rows;
+    const queued = (await sdb.query<{ source_key: string }>(`SELECT source_key FROM wooxy_cdc.outbox WHERE mapping = 'active_users' ORDER BY source_key`)).rows;
     expect(queued.map((r) => r.source_key)).toEqual(['1', '2', '3', '5', '6']);
   });
 });
