@@ -76,7 +76,7 @@ export function assess(s: Omit<Status, 'health' | 'problems'>, config: Config, c
   const sqlSlot = `SELECT pg_create_logical_replication_slot('${slot.name}', 'pgoutput')`;
 
   if (!s.postgres.reachable) {
-    down('POSTGRES_UNREACHABLE', `Postgres does not answer: ${s.postgres.error ?? 'no answer'}`, 'check postgres.url, the network, and that the server runs and accepts the role');
+    down('POSTGRES_UNREACHABLE', `Postgres does not answer: ${s.postgres.error ?? 'no answer'}`, 'check the connection string it names, the network, and that the server runs and accepts the role');
     return judged(problems);
   }
   if (s.postgres.error !== null) {

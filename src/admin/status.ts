@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { createDb, type DbHandle } from '../db/index.js';
+import { createDb, dbOptions, type DbHandle } from '../db/index.js';
 import { appliedMigrations } from '../db/migrator.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { lockHolder, type LockHolder } from '../ha/leader.js';
@@ -161,12 +161,18 @@ function blank(config: Config): Omit<Status, 'health' | 'problems'> {
  * Postgres unreachable is a report (down), not an exception. `configFile`: the file the operator passes, for the
  * commands the report suggests.
  */
-export async function readStatus(handle: Pick<DbHandle, 'db' | 'schema' | 'pool'>, config: Config, configFile = 'FILE'): Promise<Status> {
+export async function readStatus(handle: Pick<DbHandle, 'db' | 'schema' | 'pool' | 'source' | 'separate'>, config: Config, configFile = 'FILE'): Promise<Status> {
   const s = blank(config);
   const ctx = storeContext(handle);
   let answered = false;
   try {
-    await ping(ctx);
+    const silent = await ping(ctx);
+    const where = (what: string | null, db: string) => (what === null ? [] : [`${db}: ${what}`]);
+    const failures = [...where(silent.state, ctx.separate ? 'the state database (postgres.stateUrl)' : 'postgres.url'), ...where(silent.source, 'the source database (postgres.url)')];
+    if (failures.length > 0) {
+      s.postgres = { reachable: false, error: failures.join('; ') };
+      return { ...s, ...assess(s, config, configFile) };
+    }
     answered = true;
     await read(ctx, handle, config, configFile, s);
   } catch (e) {
@@ -183,73 +189,74 @@ async function read(ctx: StoreContext, handle: Pick<DbHandle, 'pool'>, config: C
   const applied = new Set(await appliedMigrations(ctx.db, schema));
   const pending = MIGRATIONS.map(([name]) => name).filter((name) => !applied.has(name));
   s.schema = { name: schema, migrated: pending.length === 0, pending };
+  // The leader lock lives with the state; the slot and the publication with the source.
   const holder = await lockHolder(handle.pool, slot);
   s.leader = holder ? { ...holder, backendStart: holder.backendStart ? iso(holder.backendStart) : null } : null;
   const configured = config.mappings.map((m) => m.name);
+  const slotRow = await readSlot(ctx, slot);
+  if (slotRow) s.slot = { ...s.slot, exists: true, ...slotRow };
+  s.lag.bytes = slotRow?.lagBytes ?? null;
+  s.publication.exists = await publicationExists(ctx, publication);
+  // A schema this version cannot read whole says so (down) and nothing more: its tables may lack columns.
+  if (!s.schema.migrated) return;
   await readConsistently(ctx, STATEMENT_TIMEOUT_MS, async (r) => {
-      const slotRow = await readSlot(r, slot);
-      if (slotRow) s.slot = { ...s.slot, exists: true, ...slotRow };
-      s.lag.bytes = slotRow?.lagBytes ?? null;
-      s.publication.exists = await publicationExists(r, publication);
-      // A schema this version cannot read whole says so (down) and nothing more: its tables may lack columns.
-      if (!s.schema.migrated) return;
-      s.slot.durableLsn = await durableLsn(r, slot);
-      const term = await currentTerm(r, slot);
-      s.term = term ? { epoch: term.epoch, electedAt: iso(term.electedAt) } : null;
+    s.slot.durableLsn = await durableLsn(r, slot);
+    const term = await currentTerm(r, slot);
+    s.term = term ? { epoch: term.epoch, electedAt: iso(term.electedAt) } : null;
 
-      const records = await loadMappingRecords(r);
-      // A pause is the leading instance's; with no instance leading, its term has ended and so has the pause.
-      const pauses = new Map((holder ? await currentPauses(r, slot) : []).map((p) => [p.mapping, p]));
-      s.mappings = s.mappings.map((m) => {
-        const rec = records.get(m.name);
-        const p = pauses.get(m.name);
-        const stop = rec?.stop ? { code: rec.stop.code, reason: rec.stop.reason, lsn: rec.stop.lsn, since: iso(rec.stop.at) } : null;
-        const pause = p ? { cause: p.cause, since: iso(p.since), ageSeconds: p.ageSeconds } : null;
-        return { ...m, state: stop ? 'stopped' : pause ? 'paused' : rec ? 'running' : 'new', stop, pause };
-      });
+    const records = await loadMappingRecords(r);
+    // A pause is the leading instance's; with no instance leading, its term has ended and so has the pause.
+    const pauses = new Map((holder ? await currentPauses(r, slot) : []).map((p) => [p.mapping, p]));
+    s.mappings = s.mappings.map((m) => {
+      const rec = records.get(m.name);
+      const p = pauses.get(m.name);
+      const stop = rec?.stop ? { code: rec.stop.code, reason: rec.stop.reason, lsn: rec.stop.lsn, since: iso(rec.stop.at) } : null;
+      const pause = p ? { cause: p.cause, since: iso(p.since), ageSeconds: p.ageSeconds } : null;
+      return { ...m, state: stop ? 'stopped' : pause ? 'paused' : rec ? 'running' : 'new', stop, pause };
+    });
 
-      const { lagSeconds, ...outbox } = await outboxSummary(r, slot, configured);
-      s.outbox = outbox;
-      s.lag.seconds = lagSeconds;
-      s.requests = { ...(await requestSummary(r, config.reconcile.warnAfterHours)), warnAfterHours: config.reconcile.warnAfterHours };
-      for (const d of await countDeadLetters(r)) {
-        s.deadLetters.count += d.n;
-        s.deadLetters.byCode[d.code] = (s.deadLetters.byCode[d.code] ?? 0) + d.n;
-        s.deadLetters.byMapping[d.mapping] = (s.deadLetters.byMapping[d.mapping] ?? 0) + d.n;
-      }
-      s.removals = (await guardStatuses(r)).map((g) => ({
-        mapping: g.mapping,
-        held: g.heldSince !== null,
-        heldContacts: g.heldCount,
-        heldSince: g.heldSince ? iso(g.heldSince) : null,
-        cause: g.cause,
-        command: g.heldSince !== null ? `wooxy-cdc removals list --mapping ${g.mapping} --config ${configFile}` : null,
-        lastDecision: g.lastDecision ? { ...g.lastDecision, decidedAt: iso(g.lastDecision.decidedAt) } : null,
-      }));
-      s.orphans = (await listOrphans(r, configured, slot)).map(({ recordedThisTerm, ...o }) => ({
-        ...o,
-        runByLeader: recordedThisTerm && holder !== null,
-        command: `wooxy-cdc orphans discard --mapping ${o.mapping} --config ${configFile}`,
-      }));
-      s.snapshot = (await snapshotProgress(r)).map((p) => ({
-        mapping: p.mapping,
-        finished: p.finishedAt !== null,
-        rowsDone: p.rowsDone,
-        rowsExpected: p.rowsTotal,
-        chunksDone: p.chunksDone,
-        lastKey: p.cursor,
-        startedAt: iso(p.startedAt),
-        updatedAt: iso(p.updatedAt),
-        finishedAt: p.finishedAt ? iso(p.finishedAt) : null,
-        secondsSinceUpdate: p.since,
-      }));
-      s.sourceGaps = (await recentGaps(r, GAP_RECENT_HOURS)).map((g) => stage(g)!);
-      s.lastErrors = {
-        source: stage(await lastSourceError(r)),
-        delivery: stage(await lastDeliveryError(r)),
-        reconciliation: stage(await lastReconcileError(r)),
-        deadLetters: stage(await lastDeadLetter(r)),
-      };
+    const { lagSeconds, ...outbox } = await outboxSummary(r, slot, configured);
+    s.outbox = outbox;
+    s.lag.seconds = lagSeconds;
+    s.requests = { ...(await requestSummary(r, config.reconcile.warnAfterHours)), warnAfterHours: config.reconcile.warnAfterHours };
+    for (const d of await countDeadLetters(r)) {
+      s.deadLetters.count += d.n;
+      s.deadLetters.byCode[d.code] = (s.deadLetters.byCode[d.code] ?? 0) + d.n;
+      s.deadLetters.byMapping[d.mapping] = (s.deadLetters.byMapping[d.mapping] ?? 0) + d.n;
+    }
+    s.removals = (await guardStatuses(r)).map((g) => ({
+      mapping: g.mapping,
+      held: g.heldSince !== null,
+      heldContacts: g.heldCount,
+      heldSince: g.heldSince ? iso(g.heldSince) : null,
+      cause: g.cause,
+      command: g.heldSince !== null ? `wooxy-cdc removals list --mapping ${g.mapping} --config ${configFile}` : null,
+      lastDecision: g.lastDecision ? { ...g.lastDecision, decidedAt: iso(g.lastDecision.decidedAt) } : null,
+    }));
+    s.orphans = (await listOrphans(r, configured, slot)).map(({ recordedThisTerm, ...o }) => ({
+      ...o,
+      runByLeader: recordedThisTerm && holder !== null,
+      command: `wooxy-cdc orphans discard --mapping ${o.mapping} --config ${configFile}`,
+    }));
+    s.snapshot = (await snapshotProgress(r)).map((p) => ({
+      mapping: p.mapping,
+      finished: p.finishedAt !== null,
+      rowsDone: p.rowsDone,
+      rowsExpected: p.rowsTotal,
+      chunksDone: p.chunksDone,
+      lastKey: p.cursor,
+      startedAt: iso(p.startedAt),
+      updatedAt: iso(p.updatedAt),
+      finishedAt: p.finishedAt ? iso(p.finishedAt) : null,
+      secondsSinceUpdate: p.since,
+    }));
+    s.sourceGaps = (await recentGaps(r, GAP_RECENT_HOURS)).map((g) => stage(g)!);
+    s.lastErrors = {
+      source: stage(await lastSourceError(r)),
+      delivery: stage(await lastDeliveryError(r)),
+      reconciliation: stage(await lastReconcileError(r)),
+      deadLetters: stage(await lastDeadLetter(r)),
+    };
   });
 }
 
@@ -258,8 +265,7 @@ async function read(ctx: StoreContext, handle: Pick<DbHandle, 'pool'>, config: C
  * fast on a server that does not answer, closed afterwards.
  */
 export async function statusOf(config: Config, configFile: string): Promise<Status> {
-  const { url, schema, applicationName } = config.postgres;
-  const handle = createDb({ url, schema, poolSize: 2, applicationName: `${applicationName} status`.slice(0, 63), connectTimeoutMs: STATEMENT_TIMEOUT_MS });
+  const handle = createDb(dbOptions(config.postgres, { purpose: 'status', poolSize: 2, sourcePoolSize: 1, connectTimeoutMs: STATEMENT_TIMEOUT_MS }));
   try {
     return await readStatus(handle, config, configFile);
   } finally {

@@ -13,7 +13,7 @@ type Store = typeof import('../store/orphans.js');
 
 /** What the connector keeps for mappings this configuration lacks, and whether the instance leading now runs one. */
 async function withOrphans<T>(o: Options, work: (orphans: Array<OrphanRow & { runByLeader: boolean }>, store: Store, ctx: import('../store/context.js').StoreContext) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb }, { storeContext }, { lockHolder }, store] = await Promise.all([
+  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, { lockHolder }, store] = await Promise.all([
     import('../config/loader.js'),
     import('../db/index.js'),
     import('../store/context.js'),
@@ -26,7 +26,8 @@ async function withOrphans<T>(o: Options, work: (orphans: Array<OrphanRow & { ru
     throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: ${o.config} configures it, so it is no orphan (remove or rename it in the file first)`);
   }
   const pg = config.postgres;
-  const handle = createDb({ url: pg.url, schema: pg.schema, poolSize: 2, applicationName: `${pg.applicationName} orphans` });
+  // The state where postgres.stateUrl says: the connector's tables and the leader lock live there.
+  const handle = createDb(dbOptions(pg, { purpose: 'orphans', poolSize: 2 }));
   try {
     const ctx = storeContext(handle);
     const leads = (await lockHolder(handle.pool, pg.slot)) !== null;

@@ -16,8 +16,9 @@ export async function outboxDepth(ctx: StoreContext): Promise<Record<'pending' |
 /*
  * What `wooxy-cdc status` and /status read. Read-only, and cheap enough to run on every request of a monitoring
  * check: each statement reads an index, a small table (leader, mappings, events, removal_guard, snapshot_progress)
- * or the outbox and requests once. The caller runs them in one READ ONLY transaction, so the numbers are one
- * picture. Catalog reads (the slot, the publication) are here too: status reads them beside the tables.
+ * or the outbox and requests once. The caller runs the reads of the connector's tables in one READ ONLY
+ * transaction, so the numbers are one picture. The slot and the publication are the source's (ctx.source: with
+ * postgres.stateUrl another database, which that transaction cannot see), read beside it.
  */
 
 /**
@@ -35,9 +36,15 @@ export async function readConsistently<T>(ctx: StoreContext, timeoutMs: number, 
     });
 }
 
-/** Whether the server answers at all (status says "down" rather than failing). */
-export async function ping(ctx: StoreContext): Promise<void> {
-  await sql`SELECT 1`.execute(ctx.db);
+/** Whether the state's database and the source answer at all (status says "down" rather than failing). */
+export async function ping(ctx: StoreContext): Promise<{ state: string | null; source: string | null }> {
+  const answer = (db: StoreContext['db']) =>
+    sql`SELECT 1`.execute(db).then(
+      () => null,
+      (e: unknown) => (e instanceof Error ? e.message || String((e as { code?: string }).code ?? e) : String(e)),
+    );
+  const [state, source] = await Promise.all([answer(ctx.db), ctx.separate ? answer(ctx.source) : null]);
+  return { state, source };
 }
 
 export interface SlotRow {
@@ -55,13 +62,13 @@ export interface SlotRow {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** The slot as pg_replication_slots has it; null when it does not exist. */
+/** The slot as the source's pg_replication_slots has it; null when it does not exist. */
 export async function readSlot(ctx: StoreContext, slot: string): Promise<SlotRow | null> {
   const { rows } = await sql<{ active: boolean; active_pid: number | null; confirmed: string | null; restart: string | null; lag: string | null; retained: string | null; wal_status: string | null }>`
     SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart,
            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag,
            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained, wal_status
-    FROM pg_replication_slots WHERE slot_name = ${slot}`.execute(ctx.db);
+    FROM pg_replication_slots WHERE slot_name = ${slot}`.execute(ctx.source);
   const s = rows[0];
   if (!s) return null;
   return {
@@ -76,7 +83,7 @@ export async function readSlot(ctx: StoreContext, slot: string): Promise<SlotRow
 }
 
 export async function publicationExists(ctx: StoreContext, publication: string): Promise<boolean> {
-  const { rows } = await sql<{ ok: boolean }>`SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publication}) AS ok`.execute(ctx.db);
+  const { rows } = await sql<{ ok: boolean }>`SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publication}) AS ok`.execute(ctx.source);
   return rows[0]?.ok === true;
 }
 

@@ -243,4 +243,31 @@ describe('status --check, --json and /status', () => {
     expect(s.orphans).toEqual([]);
     expect((await cli('orphans', 'list')).stdout).toBe(`no orphans: every mapping the connector keeps state for is configured in ${configFile}\n`);
   });
+
+  it('with the state in another database (postgres.stateUrl): the slot is read from the source, the tables and the leader lock from the state', async () => {
+    const state = await createTestDatabase('status_state');
+    try {
+      await configure({}, { stateUrl: state.url });
+      const c = await start();
+      await seed(1, 10);
+      await waitFor(
+        async () =>
+          (emulator.contacts(LIST) ?? []).length === 10 &&
+          (await state.query<{ n: number }>(`SELECT (SELECT count(*) FROM wooxy_cdc.outbox)::int + (SELECT count(*) FROM wooxy_cdc.requests WHERE status = 'new')::int AS n`)).rows[0]!.n === 0,
+        { message: '10 contacts in the list, nothing pending' },
+      );
+      // Read from the wrong database, this would be SCHEMA_NOT_MIGRATED and NO_LEADER (the source has no
+      // connector table, and the lock is taken in the state's), or PUBLICATION_MISSING (the state has none).
+      const r = await check();
+      expect(r.code, r.lines.join('\n')).toBe(0);
+      const [cli, served] = await Promise.all([json(), fetch(`http://127.0.0.1:${c.httpPort}/status`).then(async (x) => (await x.json()) as Status)]);
+      expect(withoutTiming(served)).toEqual(withoutTiming(cli));
+      expect(cli.slot).toMatchObject({ exists: true, active: true });
+      await stop();
+      expect((await check()).lines.map((l) => l.split(':')[0])).toEqual(['DOWN NO_LEADER']);
+    } finally {
+      await stop();
+      await state.drop();
+    }
+  });
 });

@@ -48,10 +48,10 @@ describe('status health: what counts as degraded and down', () => {
 
   it('Postgres unreachable is down, in one line and nothing else (nothing else is known)', () => {
     const s = healthy();
-    s.postgres = { reachable: false, error: 'connect ECONNREFUSED 127.0.0.1:5432' };
+    s.postgres = { reachable: false, error: 'postgres.url: connect ECONNREFUSED 127.0.0.1:5432' };
     const j = judge(s);
     expect(j.health).toBe('down');
-    expect(renderCheck({ ...s, ...j })).toBe('DOWN POSTGRES_UNREACHABLE: Postgres does not answer: connect ECONNREFUSED 127.0.0.1:5432 — check postgres.url, the network, and that the server runs and accepts the role');
+    expect(renderCheck({ ...s, ...j })).toBe('DOWN POSTGRES_UNREACHABLE: Postgres does not answer: postgres.url: connect ECONNREFUSED 127.0.0.1:5432 — check the connection string it names, the network, and that the server runs and accepts the role');
   });
 
   it('an invalidated slot, or a leader whose slot is not read, is down', () => {
