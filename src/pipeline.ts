@@ -1,7 +1,7 @@
 import type { Config } from './config/schema.js';
 import type { DbHandle } from './db/index.js';
 import { Sender } from './delivery/sender.js';
-import type { Mapper } from './mapping/mapper.js';
+import type { Mapper, MappingDefinition } from './mapping/mapper.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { SnapshotWriter } from './outbox/snapshot-writer.js';
@@ -11,7 +11,7 @@ import { SnapshotService } from './snapshot/service.js';
 import { Poller } from './reconcile/poller.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { SlotMonitor } from './source/monitor.js';
-import { prepareSource } from './source/setup.js';
+import { prepareSource, type KnownMapping } from './source/setup.js';
 import { ReplicationStream } from './source/stream.js';
 import type { ChangeSink } from './source/types.js';
 import { SourceRecovery } from './lifecycle/recovery.js';
@@ -102,7 +102,13 @@ export class Pipeline {
     // dropped): it stops and the others go on. A changed definition that names what does not exist is the
     // configuration's mistake: the start fails, naming it (exit 2).
     const records = await loadMappingRecords(ctx);
-    const known = new Set(mappers.filter((m) => records.get(m.name)?.fingerprint === fingerprintOf(m.definition)).map((m) => m.name));
+    const known = new Map<string, KnownMapping>();
+    for (const m of mappers) {
+      const rec = records.get(m.name);
+      if (!rec) continue;
+      const previous = rec.definition as Partial<MappingDefinition> | null;
+      known.set(m.name, { same: rec.fingerprint === fingerprintOf(m.definition), table: previous?.table ?? null, columns: new Set(Object.keys(rec.columns ?? {})) });
+    }
     const { durableLsn } = await hasHistory(ctx, pg.slot);
     const sourceSetup = { url: pg.url, slot: pg.slot, publication: pg.publication, autoCreate: pg.autoCreate, publishColumns: pg.publishColumns, mappers, log, known };
     const baseline = await prepareSource({ ...sourceSetup, durableLsn });

@@ -56,12 +56,25 @@ export interface SourceSetup {
    * Mappings the connector has run before: one that cannot run now (its table or a column gone, a type it
    * cannot read) is stopped, not a configuration error, so the others go on and the gap is remembered.
    */
-  known?: ReadonlySet<string>;
+  known?: ReadonlyMap<string, KnownMapping>;
   /**
    * The last position durable in the outbox (null when this slot never streamed). A slot gone, invalidated, or
    * ahead of it means changes the stream never saw: the caller reconciles every mapping.
    */
   durableLsn?: string | null;
+}
+
+/**
+ * What the connector ran a mapping with before. With the same definition (`same`), anything that keeps it from
+ * running now happened to the source: it stops. With a changed one, only what the previous definition also
+ * read (its table, its `columns`) counts as the source's doing — a column dropped while the mapping changed
+ * stays a stop — and a table or column new in the definition that does not exist is the configuration's
+ * mistake (exit 2).
+ */
+export interface KnownMapping {
+  same: boolean;
+  table: { schema: string; name: string } | null;
+  columns: ReadonlySet<string>;
 }
 
 const qi = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -125,7 +138,7 @@ export function generatedColumnPublished(serverVersion: number, listed: boolean,
 export async function checkPrerequisites(
   client: pg.ClientBase,
   mappers: readonly Mapper[],
-  opts: { publication: string; publishColumns?: PublishColumns; known?: ReadonlySet<string> },
+  opts: { publication: string; publishColumns?: PublishColumns; known?: ReadonlyMap<string, KnownMapping> },
 ): Promise<SourceFacts> {
   const problems: string[] = [];
   // Tables and columns the configuration names but the database lacks are configuration errors (exit 2).
@@ -157,8 +170,12 @@ export async function checkPrerequisites(
   const identities = new Map<string, ColumnIdentities>();
   for (const m of mappers) {
     // A mapping that ran before and cannot run now stops (the others go on); a new one is a configuration error.
-    const known = opts.known?.has(m.name) === true;
+    const before = opts.known?.get(m.name);
+    const sameTable = before !== undefined && (before.same || (before.table?.schema === m.schema && before.table?.name === m.table));
+    const known = sameTable;
     const mappingProblems: ConfigProblem[] = [];
+    /** The columns the problems are about: a changed definition stops only for columns it read before. */
+    const problemColumns = new Set<string>();
     const table = qualified(m);
     const { rows } = await client.query<{ oid: number | null; ident: string | null; can_select: boolean | null }>(
       `SELECT c.oid, c.relreplident AS ident, has_table_privilege(c.oid, 'SELECT') AS can_select
@@ -183,6 +200,7 @@ export async function checkPrerequisites(
     const byName = new Map(cols.rows.map((c) => [c.attname, Number(c.atttypid)]));
     const missing = m.columns.filter((c) => !byName.has(c));
     for (const c of missing) {
+      problemColumns.add(c);
       for (const path of m.columnPaths.get(c) ?? ['']) mappingProblems.push({ path: `${at}.${path}`, message: `column ${c} does not exist in ${table}` });
     }
     // Each column's type against the way the mapping reads it (a jsonb column where text is wanted, say).
@@ -192,11 +210,14 @@ export async function checkPrerequisites(
       if (!type) continue;
       for (const u of m.columnUses.get(c) ?? []) {
         const v = canRead(u.use, type);
-        if (!v.ok) mappingProblems.push({ path: `${at}.${u.path}`, message: `column ${c} of ${table} is ${describeType(type)}: ${u.path} ${v.reason}` });
+        if (!v.ok) {
+          problemColumns.add(c);
+          mappingProblems.push({ path: `${at}.${u.path}`, message: `column ${c} of ${table} is ${describeType(type)}: ${u.path} ${v.reason}` });
+        }
       }
     }
     if (mappingProblems.length > 0) {
-      if (known) stops.set(m.name, { code: 'MAPPING_SCHEMA_CHANGED', reason: mappingProblems.map((p) => `${p.path}: ${p.message}`).join('; ') });
+      if (known && (before.same || [...problemColumns].every((c) => before.columns.has(c)))) stops.set(m.name, { code: 'MAPPING_SCHEMA_CHANGED', reason: mappingProblems.map((p) => `${p.path}: ${p.message}`).join('; ') });
       else configProblems.push(...mappingProblems);
       continue;
     }

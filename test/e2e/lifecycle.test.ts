@@ -128,6 +128,17 @@ describe('lifecycle', () => {
     expect(inList().has('3')).toBe(true);
     await stop();
 
+    // A changed mapping (a field added) that still reads the dropped column: stopped too, not a configuration
+    // error — the column went from the table, not from the operator's hand.
+    lines = [];
+    await start({ ...FIELDS, name: { value: 'Changed meanwhile' } }, { postgres: { publishColumns: 'all' } });
+    expect(connector!.replication?.stoppedMappings.has('users')).toBe(true);
+    expect(logged(/mapping users cannot run: .*last_name.*It stays stopped/)).toBe(true);
+    await stop();
+    // A changed mapping naming a column the table never had is the configuration's mistake: the start fails.
+    await expect(start({ ...FIELDS, firstName: 'frist_name' }, { postgres: { publishColumns: 'all' } })).rejects.toThrow(/column frist_name does not exist/);
+    await stop();
+
     // The mapping fixed: it runs again and reconciles what it skipped.
     lines = [];
     const { lastName: _dropped, ...fixed } = FIELDS;
