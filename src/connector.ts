@@ -1,3 +1,4 @@
+import { readStatus, type Status } from './admin/status.js';
 import type { Config } from './config/schema.js';
 import { createDb, dbOptions, stateUrlOf, type DbHandle } from './db/index.js';
 import { durableSessionOptions } from './db/durability.js';
@@ -30,6 +31,8 @@ export interface ConnectorOptions {
   check?: ContactCheck;
   /** Capture only: no delivery or reconciliation (tests of the capture stage). */
   captureOnly?: boolean;
+  /** The file the configuration came from: /status names it in the commands it suggests, as `status` does. */
+  configFile?: string;
 }
 
 /**
@@ -53,6 +56,8 @@ export class Connector {
   private restarting: Promise<void> | null = null;
   /** Aborted when a term of leadership ends: cuts retry backoffs short (see the client's sleep). */
   private term = new AbortController();
+  /** The /status report being read: requests that arrive meanwhile share it, so a burst costs one read. */
+  private statusRead: Promise<Status> | null = null;
 
   constructor(private readonly opts: ConnectorOptions) {
     this.metrics = opts.metrics ?? createMetrics();
@@ -109,6 +114,16 @@ export class Connector {
   }
 
   /**
+   * What `status --json` prints, read through this instance's pool: the connector's state as Postgres has it,
+   * the same from the leader and from a standby. Read-only; concurrent calls share one read.
+   */
+  status(): Promise<Status> {
+    const { config, configFile } = this.opts;
+    this.statusRead ??= readStatus(this.db, config, configFile).finally(() => (this.statusRead = null));
+    return this.statusRead;
+  }
+
+  /**
    * Resolves once the role is known: a standby, or the leader with its pipeline started. On failure
    * everything opened so far is closed again, so nothing keeps the process alive.
    */
@@ -154,7 +169,7 @@ export class Connector {
       routes.push({ prefix: WEBHOOK_PATH, handle });
     }
     if (config.http.port !== 0 || webhook.secret) {
-      this.ops = await startOpsServer({ host: config.http.host, port: config.http.port, metrics: this.metrics, log, ready: () => this.readiness(), routes });
+      this.ops = await startOpsServer({ host: config.http.host, port: config.http.port, metrics: this.metrics, log, ready: () => this.readiness(), status: () => this.status(), routes });
     }
     const webHookUri = webhook.publicUrl && webhook.secret ? `${webhook.publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}${encodeURIComponent(webhook.secret)}` : undefined;
     this.election = new LeaderElection({

@@ -1,13 +1,30 @@
-import pg from 'pg';
 import type { Config } from '../config/schema.js';
+import { createDb, dbOptions, type DbHandle } from '../db/index.js';
+import { appliedMigrations } from '../db/migrator.js';
+import { MIGRATIONS } from '../../migrations/index.js';
 import { lockHolder, type LockHolder } from '../ha/leader.js';
+import { errorText } from '../lib/loop.js';
+import { isConnectionError } from '../store/retry.js';
+import { storeContext, type StoreContext } from '../store/context.js';
+import { countDeadLetters } from '../store/dead-letters.js';
+import { lastDeadLetter, lastDeliveryError, lastReconcileError, lastSourceError, recentGaps, type StageErrorRow } from '../store/incidents.js';
+import { loadMappingRecords } from '../store/lifecycle.js';
+import { listOrphans } from '../store/orphans.js';
+import { currentPauses } from '../store/pauses.js';
+import { currentTerm, durableLsn, guardStatuses, outboxSummary, ping, publicationExists, readConsistently, readSlot, requestSummary, snapshotProgress } from '../store/status.js';
+import { assess, GAP_RECENT_HOURS, type Health, type Problem } from './health.js';
 
 /**
- * What `wooxy-cdc status` reports, read straight from Postgres (the connector need not run): the slot, the
- * leader, the outbox, unresolved requests, dead letters, held removals, snapshot progress and the latest error. Read-only;
- * tables that do not exist (an unmigrated schema, no snapshot yet) are reported as such, never created.
+ * What `wooxy-cdc status` reports, and /status serves: read from Postgres (the connector need not run), and
+ * judged (health.ts) into healthy, degraded or down with one problem per thing to fix. Read-only: a schema that
+ * is not migrated is reported as such, never created. Every key is camelCase; times are ISO strings, and each
+ * time that says how old something is comes with its age in seconds by the database's clock.
  */
 export interface Status {
+  generatedAt: string;
+  health: Health;
+  problems: Problem[];
+  postgres: { reachable: boolean; error: string | null };
   slot: {
     name: string;
     exists: boolean;
@@ -23,17 +40,59 @@ export interface Status {
     /** The last LSN durable in the outbox (replication_state). */
     durableLsn: string | null;
   };
+  publication: { name: string; exists: boolean };
   /** The session holding the leader lock: an instance's application_name names its host and pid. */
   leader: (Omit<LockHolder, 'backendStart'> & { backendStart: string | null }) | null;
-  schema: { name: string; migrated: boolean };
+  /** The current (or last) term of leadership, as the leader table has it. */
+  term: { epoch: string; electedAt: string } | null;
+  schema: { name: string; migrated: boolean; pending: string[] };
+  /** How far behind the connector is: WAL not yet durable in the outbox, and the age of the oldest durable pending entry. */
+  lag: { bytes: number | null; seconds: number | null };
+  /** Each configured mapping: running, stopped (with its reason), paused (with its cause), or new (never run yet). */
+  mappings: MappingStatus[];
   outbox: { pending: number; due: number; inflight: number; oldestPendingAgeSeconds: number | null };
-  requests: { unresolved: number; oldestUnresolvedAgeSeconds: number | null };
+  requests: { unresolved: number; oldestUnresolvedAgeSeconds: number | null; pastWarning: number; warnAfterHours: number };
   deadLetters: { count: number; byCode: Record<string, number>; byMapping: Record<string, number> };
-  /** Mappings whose removals the guard holds, or about which an operator decided; null before the guard's migration. */
-  removals: RemovalStatus[] | null;
-  /** One entry per mapping that has snapshot progress, or null when the table does not exist. */
-  snapshot: SnapshotStatus[] | null;
-  lastError: { source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: string } | null;
+  /** Mappings whose removals the guard holds, or about which an operator decided. */
+  removals: RemovalStatus[];
+  /** Mappings the connector's tables know that this configuration does not, with what they hold. */
+  orphans: OrphanStatus[];
+  /** One entry per mapping that has snapshot progress. */
+  snapshot: SnapshotStatus[];
+  /** Source gaps (the stream missed changes; every mapping was reconciled) of the last GAP_RECENT_HOURS. */
+  sourceGaps: StageError[];
+  /** Each stage's latest error with its time: an old one is history, not the current problem. */
+  lastErrors: { source: StageError | null; delivery: StageError | null; reconciliation: StageError | null; deadLetters: StageError | null };
+}
+
+export interface StageError {
+  code: string | null;
+  mapping: string | null;
+  key: string | null;
+  message: string;
+  at: string;
+  ageSeconds: number;
+}
+
+export interface MappingStatus {
+  name: string;
+  table: string;
+  listId: string;
+  state: 'running' | 'stopped' | 'paused' | 'new';
+  stop: { code: string; reason: string; lsn: string | null; since: string } | null;
+  pause: { cause: string; since: string; ageSeconds: number } | null;
+}
+
+export interface OrphanStatus {
+  mapping: string;
+  pending: number;
+  inflight: number;
+  contacts: number;
+  deadLetters: number;
+  /** The instance leading now runs this mapping: its configuration differs from this one. */
+  runByLeader: boolean;
+  /** What forgets it (its contacts stay in Wooxy as they are). */
+  command: string;
 }
 
 /** A mapping's mass-removal guard: the hold, if any, and the operator's latest decision. */
@@ -67,150 +126,149 @@ export interface SnapshotStatus {
   secondsSinceUpdate: number;
 }
 
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+/** A statement that takes longer than this is a status that does not answer: a check must end. */
+const STATEMENT_TIMEOUT_MS = 10_000;
 
-/** `configFile`: the file the operator passed, for the commands status suggests. */
-export async function readStatus(config: Config, configFile = 'FILE'): Promise<Status> {
-  const { url, slot, schema, applicationName } = config.postgres;
-  const client = new pg.Client({ connectionString: url, application_name: `${applicationName} status`.slice(0, 63) });
-  client.on('error', () => undefined); // a lost connection fails the query in progress; never the process
-  await client.connect();
+const iso = (d: Date) => new Date(d).toISOString();
+const stage = (r: StageErrorRow | null): StageError | null => (r ? { ...r, at: iso(r.at) } : null);
+
+/** A report before anything is read: what status says when it can read nothing more. */
+function blank(config: Config): Omit<Status, 'health' | 'problems'> {
+  const { slot, publication, schema } = config.postgres;
+  return {
+    generatedAt: new Date().toISOString(),
+    postgres: { reachable: true, error: null },
+    slot: { name: slot, exists: false, active: false, activePid: null, confirmedFlushLsn: null, restartLsn: null, lagBytes: null, retainedWalBytes: null, walStatus: null, durableLsn: null },
+    publication: { name: publication, exists: false },
+    leader: null,
+    term: null,
+    schema: { name: schema, migrated: false, pending: [] },
+    lag: { bytes: null, seconds: null },
+    mappings: config.mappings.map((m) => ({ name: m.name, table: m.table, listId: m.contactListId, state: 'new', stop: null, pause: null })),
+    outbox: { pending: 0, due: 0, inflight: 0, oldestPendingAgeSeconds: null },
+    requests: { unresolved: 0, oldestUnresolvedAgeSeconds: null, pastWarning: 0, warnAfterHours: config.reconcile.warnAfterHours },
+    deadLetters: { count: 0, byCode: {}, byMapping: {} },
+    removals: [],
+    orphans: [],
+    snapshot: [],
+    sourceGaps: [],
+    lastErrors: { source: null, delivery: null, reconciliation: null, deadLetters: null },
+  };
+}
+
+/**
+ * Reads and judges the status through `handle` (the connector's own pool for /status, a small one of the CLI's).
+ * Postgres unreachable is a report (down), not an exception. `configFile`: the file the operator passes, for the
+ * commands the report suggests.
+ */
+export async function readStatus(handle: Pick<DbHandle, 'db' | 'schema' | 'pool' | 'source' | 'separate'>, config: Config, configFile = 'FILE'): Promise<Status> {
+  const s = blank(config);
+  const ctx = storeContext(handle);
+  let answered = false;
   try {
-    const q = (name: string) => `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
-    const exists = async (name: string) =>
-      (await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [q(name)])).rows[0]?.ok === true;
+    const silent = await ping(ctx);
+    const where = (what: string | null, db: string) => (what === null ? [] : [`${db}: ${what}`]);
+    const failures = [...where(silent.state, ctx.separate ? 'the state database (postgres.stateUrl)' : 'postgres.url'), ...where(silent.source, 'the source database (postgres.url)')];
+    if (failures.length > 0) {
+      s.postgres = { reachable: false, error: failures.join('; ') };
+      return { ...s, ...assess(s, config, configFile) };
+    }
+    answered = true;
+    await read(ctx, handle, config, configFile, s);
+  } catch (e) {
+    // What could not be read is said (down), never thrown: a check must answer. No answer at all, or a
+    // connection lost midway, is the server unreachable; anything else (a privilege, a timeout) is a report
+    // that could not be read.
+    s.postgres = { reachable: answered && !isConnectionError(e), error: errorText(e) };
+  }
+  return { ...s, ...assess(s, config, configFile) };
+}
 
-    const s = (
-      await client.query<{ active: boolean; active_pid: number | null; confirmed: string | null; restart: string | null; lag: string | null; retained: string | null; wal_status: string | null }>(
-        `SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained, wal_status
-         FROM pg_replication_slots WHERE slot_name = $1`,
-        [slot],
-      )
-    ).rows[0];
-    const holder = await lockHolder(client, slot);
-    const status: Status = {
-      slot: {
-        name: slot,
-        exists: s !== undefined,
-        active: s?.active ?? false,
-        activePid: s?.active_pid ?? null,
-        confirmedFlushLsn: s?.confirmed ?? null,
-        restartLsn: s?.restart ?? null,
-        lagBytes: num(s?.lag),
-        retainedWalBytes: num(s?.retained),
-        walStatus: s?.wal_status ?? null,
-        durableLsn: null,
-      },
-      leader: holder ? { ...holder, backendStart: holder.backendStart ? new Date(holder.backendStart).toISOString() : null } : null,
-      schema: { name: schema, migrated: await exists('outbox') },
-      outbox: { pending: 0, due: 0, inflight: 0, oldestPendingAgeSeconds: null },
-      requests: { unresolved: 0, oldestUnresolvedAgeSeconds: null },
-      deadLetters: { count: 0, byCode: {}, byMapping: {} },
-      removals: null,
-      snapshot: null,
-      lastError: null,
+async function read(ctx: StoreContext, handle: Pick<DbHandle, 'pool'>, config: Config, configFile: string, s: Omit<Status, 'health' | 'problems'>): Promise<void> {
+  const { slot, publication, schema } = config.postgres;
+  const applied = new Set(await appliedMigrations(ctx.db, schema));
+  const pending = MIGRATIONS.map(([name]) => name).filter((name) => !applied.has(name));
+  s.schema = { name: schema, migrated: pending.length === 0, pending };
+  // The leader lock lives with the state; the slot and the publication with the source.
+  const holder = await lockHolder(handle.pool, slot);
+  s.leader = holder ? { ...holder, backendStart: holder.backendStart ? iso(holder.backendStart) : null } : null;
+  const configured = config.mappings.map((m) => m.name);
+  const slotRow = await readSlot(ctx, slot);
+  if (slotRow) s.slot = { ...s.slot, exists: true, ...slotRow };
+  s.lag.bytes = slotRow?.lagBytes ?? null;
+  s.publication.exists = await publicationExists(ctx, publication);
+  // A schema this version cannot read whole says so (down) and nothing more: its tables may lack columns.
+  if (!s.schema.migrated) return;
+  await readConsistently(ctx, STATEMENT_TIMEOUT_MS, async (r) => {
+    s.slot.durableLsn = await durableLsn(r, slot);
+    const term = await currentTerm(r, slot);
+    s.term = term ? { epoch: term.epoch, electedAt: iso(term.electedAt) } : null;
+
+    const records = await loadMappingRecords(r);
+    // A pause is the leading instance's; with no instance leading, its term has ended and so has the pause.
+    const pauses = new Map((holder ? await currentPauses(r, slot) : []).map((p) => [p.mapping, p]));
+    s.mappings = s.mappings.map((m) => {
+      const rec = records.get(m.name);
+      const p = pauses.get(m.name);
+      const stop = rec?.stop ? { code: rec.stop.code, reason: rec.stop.reason, lsn: rec.stop.lsn, since: iso(rec.stop.at) } : null;
+      const pause = p ? { cause: p.cause, since: iso(p.since), ageSeconds: p.ageSeconds } : null;
+      return { ...m, state: stop ? 'stopped' : pause ? 'paused' : rec ? 'running' : 'new', stop, pause };
+    });
+
+    const { lagSeconds, ...outbox } = await outboxSummary(r, slot, configured);
+    s.outbox = outbox;
+    s.lag.seconds = lagSeconds;
+    s.requests = { ...(await requestSummary(r, config.reconcile.warnAfterHours)), warnAfterHours: config.reconcile.warnAfterHours };
+    for (const d of await countDeadLetters(r)) {
+      s.deadLetters.count += d.n;
+      s.deadLetters.byCode[d.code] = (s.deadLetters.byCode[d.code] ?? 0) + d.n;
+      s.deadLetters.byMapping[d.mapping] = (s.deadLetters.byMapping[d.mapping] ?? 0) + d.n;
+    }
+    s.removals = (await guardStatuses(r)).map((g) => ({
+      mapping: g.mapping,
+      held: g.heldSince !== null,
+      heldContacts: g.heldCount,
+      heldSince: g.heldSince ? iso(g.heldSince) : null,
+      cause: g.cause,
+      command: g.heldSince !== null ? `wooxy-cdc removals list --mapping ${g.mapping} --config ${configFile}` : null,
+      lastDecision: g.lastDecision ? { ...g.lastDecision, decidedAt: iso(g.lastDecision.decidedAt) } : null,
+    }));
+    s.orphans = (await listOrphans(r, configured, slot)).map(({ recordedThisTerm, ...o }) => ({
+      ...o,
+      runByLeader: recordedThisTerm && holder !== null,
+      command: `wooxy-cdc orphans discard --mapping ${o.mapping} --config ${configFile}`,
+    }));
+    s.snapshot = (await snapshotProgress(r)).map((p) => ({
+      mapping: p.mapping,
+      finished: p.finishedAt !== null,
+      rowsDone: p.rowsDone,
+      rowsExpected: p.rowsTotal,
+      chunksDone: p.chunksDone,
+      lastKey: p.cursor,
+      startedAt: iso(p.startedAt),
+      updatedAt: iso(p.updatedAt),
+      finishedAt: p.finishedAt ? iso(p.finishedAt) : null,
+      secondsSinceUpdate: p.since,
+    }));
+    s.sourceGaps = (await recentGaps(r, GAP_RECENT_HOURS)).map((g) => stage(g)!);
+    s.lastErrors = {
+      source: stage(await lastSourceError(r)),
+      delivery: stage(await lastDeliveryError(r)),
+      reconciliation: stage(await lastReconcileError(r)),
+      deadLetters: stage(await lastDeadLetter(r)),
     };
-    if (await exists('snapshot_progress')) {
-      const { rows } = await client.query<{
-        mapping: string;
-        cursor: string | null;
-        rows_done: string;
-        rows_total: string | null;
-        chunks_done: number;
-        started_at: Date;
-        updated_at: Date;
-        finished_at: Date | null;
-        since: number;
-      }>(
-        `SELECT mapping, cursor, rows_done, rows_total, chunks_done, started_at, updated_at, finished_at,
-                EXTRACT(EPOCH FROM now() - updated_at)::float8 AS since
-         FROM ${q('snapshot_progress')} ORDER BY mapping LIMIT 100`,
-      );
-      status.snapshot = rows.map((r) => ({
-        mapping: r.mapping,
-        finished: r.finished_at !== null,
-        rowsDone: Number(r.rows_done),
-        rowsExpected: num(r.rows_total),
-        chunksDone: r.chunks_done,
-        lastKey: r.cursor,
-        startedAt: new Date(r.started_at).toISOString(),
-        updatedAt: new Date(r.updated_at).toISOString(),
-        finishedAt: r.finished_at ? new Date(r.finished_at).toISOString() : null,
-        secondsSinceUpdate: r.since,
-      }));
-    }
-    if (!status.schema.migrated) return status;
+  });
+}
 
-    const repl = await client.query<{ lsn: string }>(`SELECT durable_lsn::text AS lsn FROM ${q('replication_state')} WHERE slot = $1`, [slot]);
-    status.slot.durableLsn = repl.rows[0]?.lsn ?? null;
-
-    const outbox = await client.query<{ state: string; n: number; due: number; oldest: number | null }>(
-      `SELECT state, count(*)::int AS n, count(*) FILTER (WHERE next_attempt_at <= now())::int AS due,
-              EXTRACT(EPOCH FROM now() - min(enqueued_at))::float8 AS oldest
-       FROM ${q('outbox')} GROUP BY state`,
-    );
-    for (const r of outbox.rows) {
-      if (r.state === 'pending') Object.assign(status.outbox, { pending: r.n, due: r.due, oldestPendingAgeSeconds: r.oldest });
-      else if (r.state === 'inflight') status.outbox.inflight = r.n;
-    }
-
-    const req = await client.query<{ n: number; oldest: number | null }>(
-      `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(sent_at))::float8 AS oldest FROM ${q('requests')} WHERE status = 'new'`,
-    );
-    status.requests = { unresolved: req.rows[0]?.n ?? 0, oldestUnresolvedAgeSeconds: req.rows[0]?.oldest ?? null };
-
-    const dead = await client.query<{ mapping: string; code: string; n: number }>(
-      `SELECT mapping, error_code AS code, count(*)::int AS n FROM ${q('dead_letters')} GROUP BY 1, 2`,
-    );
-    for (const r of dead.rows) {
-      status.deadLetters.count += r.n;
-      status.deadLetters.byCode[r.code] = (status.deadLetters.byCode[r.code] ?? 0) + r.n;
-      status.deadLetters.byMapping[r.mapping] = (status.deadLetters.byMapping[r.mapping] ?? 0) + r.n;
-    }
-
-    if (await exists('removal_guard')) {
-      const { rows } = await client.query<{
-        mapping: string;
-        held_since: Date | null;
-        held_count: number | null;
-        cause: string | null;
-        decision: 'approve' | 'discard' | null;
-        contacts: number | null;
-        decided_by: string | null;
-        decided_at: Date | null;
-      }>(
-        `SELECT m.mapping, g.held_since, g.held_count, g.cause, d.decision, d.contacts, d.decided_by, d.decided_at
-         FROM (SELECT mapping FROM ${q('removal_guard')} WHERE held_since IS NOT NULL UNION SELECT mapping FROM ${q('removal_decisions')}) m
-         LEFT JOIN ${q('removal_guard')} g ON g.mapping = m.mapping
-         LEFT JOIN LATERAL (SELECT * FROM ${q('removal_decisions')} x WHERE x.mapping = m.mapping ORDER BY x.decided_at DESC, x.id DESC LIMIT 1) d ON true
-         ORDER BY m.mapping LIMIT 100`,
-      );
-      status.removals = rows.map((r) => ({
-        mapping: r.mapping,
-        held: r.held_since !== null,
-        heldContacts: r.held_since !== null ? (r.held_count ?? 0) : 0,
-        heldSince: r.held_since ? new Date(r.held_since).toISOString() : null,
-        cause: r.held_since !== null ? r.cause : null,
-        command: r.held_since !== null ? `wooxy-cdc removals list --mapping ${r.mapping} --config ${configFile}` : null,
-        lastDecision:
-          r.decision && r.decided_at ? { decision: r.decision, contacts: r.contacts ?? 0, decidedBy: r.decided_by ?? '', decidedAt: new Date(r.decided_at).toISOString() } : null,
-      }));
-    }
-
-    const last = await client.query<{ source: 'outbox' | 'deadLetter'; mapping: string; key: string; message: string; at: Date }>(
-      `(SELECT 'outbox' AS source, mapping, source_key AS key, last_error AS message, updated_at AS at
-          FROM ${q('outbox')} WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT 1)
-       UNION ALL
-       (SELECT 'deadLetter', mapping, source_key, error_code || ': ' || human_error, last_seen
-          FROM ${q('dead_letters')} ORDER BY last_seen DESC LIMIT 1)
-       ORDER BY at DESC LIMIT 1`,
-    );
-    const l = last.rows[0];
-    status.lastError = l ? { ...l, at: new Date(l.at).toISOString() } : null;
-    return status;
+/**
+ * The CLI's way in: a pool of its own (the report, and the lock holder on a second connection), which fails
+ * fast on a server that does not answer, closed afterwards.
+ */
+export async function statusOf(config: Config, configFile: string): Promise<Status> {
+  const handle = createDb(dbOptions(config.postgres, { purpose: 'status', poolSize: 2, sourcePoolSize: 1, connectTimeoutMs: STATEMENT_TIMEOUT_MS }));
+  try {
+    return await readStatus(handle, config, configFile);
   } finally {
-    await client.end();
+    await handle.close();
   }
 }

@@ -4,6 +4,7 @@ import { register as demo } from './demo.js';
 import { register as emulator } from './emulator.js';
 import { register as inspect } from './inspect.js';
 import { register as migrate } from './migrate.js';
+import { register as orphans } from './orphans.js';
 import { register as plan } from './plan.js';
 import { register as removals } from './removals.js';
 import { register as resync } from './resync.js';
@@ -17,7 +18,7 @@ import { register as validateConfig } from './validate-config.js';
  * knows them all.
  */
 type Register = (program: Command) => void;
-const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, plan, status, inspect, deadLetters, removals, demo, emulator];
+const registers: Register[] = [validateConfig, migrate, run, snapshot, resync, plan, status, inspect, deadLetters, removals, orphans, demo, emulator];
 
 export function registerCommands(program: Command): void {
   for (const register of registers) register(program);

@@ -36,7 +36,7 @@ async function withDb<T>(o: Options, work: (ctx: StoreContext, admin: Admin, con
 }
 
 /** Who decided, for the record: the operator's account on the machine that ran the command. */
-function operator(): string {
+export function operator(): string {
   let user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
   try {
     user = userInfo().username;

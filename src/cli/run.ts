@@ -17,7 +17,7 @@ export function register(program: Command): void {
       ]);
       const config = await loadConfig(opts.config);
       const log = createLogger({ level: config.log.level });
-      const connector = new Connector({ config, log, migrate: opts.migrate });
+      const connector = new Connector({ config, log, migrate: opts.migrate, configFile: opts.config });
 
       // First SIGTERM/SIGINT: stop reading, drain, acknowledge what is durable, release the lock, close.
       // A second one exits at once: nothing is lost (the slot resends whatever was not acknowledged).

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { RemovalStatus, SnapshotStatus, Status } from '../admin/status.js';
+import type { Problem } from '../admin/health.js';
+import type { MappingStatus, OrphanStatus, RemovalStatus, SnapshotStatus, StageError, Status } from '../admin/status.js';
 import { formatAge, formatBytes } from './format.js';
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -33,46 +34,93 @@ export function renderRemovals(r: RemovalStatus): string {
   return `${r.mapping}: ${count(r.heldContacts)} held since ${utc(r.heldSince!)}${r.cause ? ` (${r.cause})` : ''}; run: ${r.command}`;
 }
 
+/** One line per problem, as `status --check` prints it: severity, code, what is wrong, what to do. */
+export function problemLine(p: Problem): string {
+  return `${p.severity.toUpperCase()} ${p.code}: ${p.message} — ${p.remedy}`;
+}
+
+/** What `status --check` prints: one line per problem, or one line saying all is well. */
+export function renderCheck(s: Status): string {
+  if (s.problems.length === 0) return `HEALTHY: slot ${s.slot.name} streaming, ${s.mappings.length} mapping(s) running, nothing waits for an operator`;
+  return s.problems.map(problemLine).join('\n');
+}
+
+/** users: stopped since 2026-11-30 08:50:01 UTC (MAPPING_SCHEMA_CHANGED: column … no longer exists) */
+export function renderMapping(m: MappingStatus): string {
+  const where = `${m.name} (${m.table} → list ${m.listId})`;
+  if (m.stop) return `${where}: stopped since ${utc(m.stop.since)} (${m.stop.code}: ${m.stop.reason})`;
+  if (m.pause) return `${where}: delivery paused since ${utc(m.pause.since)} (${m.pause.cause})`;
+  return `${where}: ${m.state === 'new' ? 'not run yet' : 'running'}`;
+}
+
+export function renderOrphan(o: OrphanStatus): string {
+  const what = `${o.pending} pending, ${o.inflight} in flight, ${o.contacts} contact state(s), ${o.deadLetters} dead letter(s)`;
+  if (o.runByLeader) return `${o.mapping}: not in this configuration, but the leading instance runs it (${what})`;
+  return `${o.mapping}: not configured (${what}); forget it: ${o.command}`;
+}
+
+/** 2026-11-30 08:50:01 UTC (3 min ago) users/7 WOOXY_VALIDATION: … */
+export function renderStageError(e: StageError | null): string {
+  if (!e) return 'none';
+  const who = e.mapping ? ` ${e.mapping}${e.key ? `/${e.key}` : ''}` : '';
+  return `${utc(e.at)} (${formatAge(e.ageSeconds)} ago)${who} ${e.code ? `${e.code}: ` : ''}${e.message}`;
+}
+
 function render(s: Status): string {
   const lines: string[] = [];
-  const row = (label: string, value: string) => lines.push(`${label.padEnd(14)}${value}`);
+  const row = (label: string, value: string) => lines.push(`${label.padEnd(16)}${value}`);
+  row('Health', s.problems.length === 0 ? 'healthy' : `${s.health}: ${s.problems.length} problem(s)`);
+  for (const p of s.problems) row('', problemLine(p));
+  if (!s.postgres.reachable || s.postgres.error !== null) return lines.join('\n');
   row('Slot', s.slot.exists ? `${s.slot.name}: ${s.slot.active ? `active (walsender pid ${s.slot.activePid})` : 'inactive'}` : `${s.slot.name}: does not exist`);
   if (s.slot.exists) {
-    row('', `confirmed ${s.slot.confirmedFlushLsn ?? '-'}, durable ${s.slot.durableLsn ?? '-'}, lag ${s.slot.lagBytes === null ? '-' : formatBytes(s.slot.lagBytes)}`);
+    row('', `confirmed ${s.slot.confirmedFlushLsn ?? '-'}, durable ${s.slot.durableLsn ?? '-'}`);
     row('', `retained WAL ${s.slot.retainedWalBytes === null ? '-' : formatBytes(s.slot.retainedWalBytes)} (restart ${s.slot.restartLsn ?? '-'}, wal_status ${s.slot.walStatus ?? '-'})`);
   }
-  row('Leader', s.leader ? `${s.leader.applicationName || '(no application_name)'} — backend pid ${s.leader.pid}${s.leader.clientAddr ? ` from ${s.leader.clientAddr}` : ''}${s.leader.backendStart ? `, since ${s.leader.backendStart}` : ''}` : 'none (no instance holds the lock)');
+  row('Publication', `${s.publication.name}: ${s.publication.exists ? 'exists' : 'does not exist'}`);
+  row('Leader', s.leader ? `${s.leader.applicationName || '(no application_name)'} — backend pid ${s.leader.pid}${s.leader.clientAddr ? ` from ${s.leader.clientAddr}` : ''}${s.leader.backendStart ? `, since ${s.leader.backendStart}` : ''}${s.term ? `; epoch ${s.term.epoch}` : ''}` : 'none (no instance holds the lock)');
   if (!s.schema.migrated) {
-    row('Schema', `${s.schema.name}: not migrated (run: wooxy-cdc migrate --config FILE)`);
+    row('Schema', `${s.schema.name}: not migrated (pending ${s.schema.pending.join(', ')})`);
     return lines.join('\n');
   }
+  row('Lag', `${s.lag.bytes === null ? '-' : formatBytes(s.lag.bytes)} of WAL not yet confirmed; oldest durable pending contact ${s.lag.seconds === null ? 'none' : `waits ${formatAge(s.lag.seconds)}`}`);
+  for (const [i, m] of s.mappings.entries()) row(i === 0 ? 'Mappings' : '', renderMapping(m));
   const o = s.outbox;
   row('Outbox', `${o.pending} pending (${o.due} due), ${o.inflight} in flight${o.oldestPendingAgeSeconds === null ? '' : `; oldest pending ${formatAge(o.oldestPendingAgeSeconds)}`}`);
   row('Requests', `${s.requests.unresolved} unresolved${s.requests.oldestUnresolvedAgeSeconds === null ? '' : `; oldest ${formatAge(s.requests.oldestUnresolvedAgeSeconds)} (statuses vanish after 7 d)`}`);
   const codes = Object.entries(s.deadLetters.byCode).map(([c, n]) => `${c} ${n}`);
   row('Dead letters', s.deadLetters.count === 0 ? '0' : `${s.deadLetters.count} (${codes.join(', ')}); see: wooxy-cdc dead-letters list`);
-  if (s.removals !== null) {
-    const lines = s.removals.map(renderRemovals);
-    if (!s.removals.some((r) => r.held)) lines.unshift('none held');
-    for (const [i, line] of lines.entries()) row(i === 0 ? 'Removals' : '', line);
-  }
-  if (s.snapshot === null) row('Snapshot', 'none');
-  else if (s.snapshot.length === 0) row('Snapshot', 'no progress recorded');
+  const removals = s.removals.map(renderRemovals);
+  if (!s.removals.some((r) => r.held)) removals.unshift('none held');
+  for (const [i, line] of removals.entries()) row(i === 0 ? 'Removals' : '', line);
+  if (s.orphans.length === 0) row('Orphans', 'none');
+  else for (const [i, x] of s.orphans.entries()) row(i === 0 ? 'Orphans' : '', renderOrphan(x));
+  if (s.snapshot.length === 0) row('Snapshot', 'none');
   else for (const [i, r] of s.snapshot.entries()) row(i === 0 ? 'Snapshot' : '', renderSnapshot(r));
-  row('Last error', s.lastError ? `${s.lastError.at} ${s.lastError.mapping}/${s.lastError.key} (${s.lastError.source}): ${s.lastError.message}` : 'none');
+  row('Last errors', `source          ${renderStageError(s.lastErrors.source)}`);
+  row('', `delivery        ${renderStageError(s.lastErrors.delivery)}`);
+  row('', `reconciliation  ${renderStageError(s.lastErrors.reconciliation)}`);
+  row('', `dead letters    ${renderStageError(s.lastErrors.deadLetters)}`);
   return lines.join('\n');
 }
+
+/** `status --check`'s exit codes, for cron and monitoring checks. */
+export const CheckExit = { healthy: 0, degraded: 1, down: 2 } as const;
 
 export function register(program: Command): void {
   program
     .command('status')
-    .description('slot position and lag, leader, outbox depth, unresolved requests, dead letters, held removals, snapshot progress, last error')
+    .description('health and its problems; slot, lag, leader, mappings (stopped, paused), outbox, requests, dead letters, held removals, orphans, snapshots, the last error per stage')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--json', 'print one JSON document (for scripts)')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      const [{ loadConfig }, { readStatus }] = await Promise.all([import('../config/loader.js'), import('../admin/status.js')]);
+    .option('--check', 'print one line per problem and exit 0 when healthy, 1 when degraded, 2 when down (for cron and monitoring)')
+    .action(async (opts: { config: string; json?: boolean; check?: boolean }) => {
+      const [{ loadConfig }, { statusOf }] = await Promise.all([import('../config/loader.js'), import('../admin/status.js')]);
       const config = await loadConfig(opts.config, process.env, { withoutWooxy: true });
-      const status = await readStatus(config, opts.config);
-      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${render(status)}\n`);
+      const status = await statusOf(config, opts.config);
+      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${opts.check ? renderCheck(status) : render(status)}\n`);
+      // Without --check the command succeeded when it could read the report; what the report says is its content.
+      if (opts.check) process.exitCode = CheckExit[status.health];
+      else if (!status.postgres.reachable || status.postgres.error !== null) process.exitCode = 1;
     });
 }

@@ -19,6 +19,8 @@ export interface DbOptions {
    * the source is the state's own database, through the same pool.
    */
   source?: { url: string; poolSize?: number; options?: string };
+  /** Give up connecting after this long, on both pools (default: wait as long as the OS does, which is right for the connector). */
+  connectTimeoutMs?: number;
 }
 
 /** The source database: a Kysely instance for raw SQL on the mapped tables and the catalog, and its pool. */
@@ -39,8 +41,14 @@ export interface DbHandle {
   close: () => Promise<void>;
 }
 
-function createPool(url: string, max: number, applicationName: string, options: string | undefined): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, application_name: applicationName, ...(options ? { options } : {}) });
+function createPool(url: string, max: number, applicationName: string, options: string | undefined, connectTimeoutMs?: number): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    application_name: applicationName,
+    ...(options ? { options } : {}),
+    ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}),
+  });
   // A connection that loses its server (a restart, a failover) emits 'error'. pg forwards it to the pool only
   // while the client is idle in the pool; a client checked out between two statements of a transaction
   // has no listener, and an unhandled 'error' kills the process. Every client gets one for its whole life:
@@ -57,14 +65,14 @@ function createPool(url: string, max: number, applicationName: string, options: 
  */
 export function createDb(options: DbOptions): DbHandle {
   const applicationName = options.applicationName ?? 'wooxy-cdc';
-  const pool = createPool(options.url, options.poolSize ?? 5, applicationName, options.options);
+  const pool = createPool(options.url, options.poolSize ?? 5, applicationName, options.options, options.connectTimeoutMs);
   const base = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const db = base.withSchema(options.schema);
   let source: SourceHandle = { db: base, pool };
   let sourceDb: Kysely<Database> | null = null;
   const separate = options.source !== undefined;
   if (options.source) {
-    const sourcePool = createPool(options.source.url, options.source.poolSize ?? 3, `${applicationName} source`, options.source.options);
+    const sourcePool = createPool(options.source.url, options.source.poolSize ?? 3, `${applicationName} source`, options.source.options, options.connectTimeoutMs);
     sourceDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: sourcePool }) });
     source = { db: sourceDb, pool: sourcePool };
   }
@@ -100,7 +108,10 @@ export function stateUrlOf(pg: Pick<PlacementConfig, 'url' | 'stateUrl'>): strin
  * DbOptions for a command or the connector: the state where postgres.stateUrl says (the source database when
  * unset), and the source apart when they differ.
  */
-export function dbOptions(pg: PlacementConfig, opts: { purpose?: string; poolSize?: number; options?: string; sourcePoolSize?: number } = {}): DbOptions {
+export function dbOptions(
+  pg: PlacementConfig,
+  opts: { purpose?: string; poolSize?: number; options?: string; sourcePoolSize?: number; connectTimeoutMs?: number } = {},
+): DbOptions {
   const applicationName = opts.purpose ? `${pg.applicationName} ${opts.purpose}` : pg.applicationName;
   const separate = pg.stateUrl !== undefined && pg.stateUrl !== pg.url;
   return {
@@ -109,6 +120,7 @@ export function dbOptions(pg: PlacementConfig, opts: { purpose?: string; poolSiz
     poolSize: opts.poolSize,
     applicationName,
     options: opts.options,
+    connectTimeoutMs: opts.connectTimeoutMs,
     ...(separate ? { source: { url: pg.url, poolSize: opts.sourcePoolSize } } : {}),
   };
 }

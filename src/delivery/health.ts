@@ -1,6 +1,7 @@
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { PauseChange } from '../store/pauses.js';
 import type { WooxyError } from '../wooxy/errors.js';
 
 /** A failing mapping's batches wait min(60 s, 1 s·2^n), jittered, between attempts. */
@@ -22,6 +23,11 @@ export interface HealthOptions {
   pauseRetryMs: number;
   /** Transient failures in a row that pause a mapping. */
   pauseAfterFailures: number;
+  /**
+   * Told when a pause starts, changes cause or ends, so other processes (`status`) can see it. Called
+   * synchronously and must not block delivery: the caller records it in the background.
+   */
+  onChange?: (change: PauseChange) => void;
 }
 
 /**
@@ -61,6 +67,7 @@ export class MappingHealth {
     this.opts.log.info({ mapping, failures: s.failures, cause: s.cause }, `delivery of mapping ${mapping} resumed: Wooxy accepted a call again`);
     this.states.delete(mapping);
     this.opts.metrics.deliveryPaused.set({ mapping }, 0);
+    if (s.cause !== null) this.opts.onChange?.({ mapping, paused: false, cause: s.cause });
   }
 
   /** Wooxy refuses the token or the list: pause now; the contacts stay pending. */
@@ -87,10 +94,12 @@ export class MappingHealth {
     const s = this.state(mapping);
     const cause = `${code}: ${message}`;
     s.pausedUntil = Date.now() + this.opts.pauseRetryMs;
-    if (s.cause !== cause) {
+    const changed = s.cause !== cause;
+    if (changed) {
       this.opts.log.error({ mapping, code, retryEveryMs: this.opts.pauseRetryMs }, `${what} for mapping ${mapping}: ${cause}; trying again every ${Math.round(this.opts.pauseRetryMs / 1000)} s`);
     }
     s.cause = cause;
+    if (changed) this.opts.onChange?.({ mapping, paused: true, cause });
     this.opts.metrics.deliveryPaused.set({ mapping }, 1);
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StoreContext } from '../store/context.js';
 import { claimDue, dropSettled, markSending, recordAccepted, rejectContact, releaseClaims, renewLeases, type SentContact } from '../store/delivery.js';
+import { recordPauseChange, type PauseChange } from '../store/pauses.js';
 import { isFenced, type Fence } from '../store/tx.js';
 import type { WooxyClient } from '../wooxy/client.js';
 import { isWooxyError, type WooxyError } from '../wooxy/errors.js';
@@ -71,9 +72,30 @@ export class Sender {
   private readonly batches = new Set<Promise<void>>();
   /** Aborted when the process gives up on its last records (a graceful stop past the drain timeout). */
   private readonly giveUp = new AbortController();
+  /** Pause changes being written, one after the other, so a resume never lands before its pause. */
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SenderOptions) {
-    this.health = new MappingHealth({ log: opts.log, metrics: opts.metrics, pauseRetryMs: opts.pauseRetryMs, pauseAfterFailures: opts.pauseAfterFailures });
+    this.health = new MappingHealth({
+      log: opts.log,
+      metrics: opts.metrics,
+      pauseRetryMs: opts.pauseRetryMs,
+      pauseAfterFailures: opts.pauseAfterFailures,
+      onChange: (change) => this.recordPause(change),
+    });
+  }
+
+  /**
+   * A pause or its end, written for `status` in the background: delivery never waits for it. A write that
+   * fails is logged and dropped; the metric and the log line have already said it.
+   */
+  private recordPause(change: PauseChange): void {
+    this.recording = this.recording
+      .then(() => recordPauseChange(this.opts.ctx, this.opts.fence, change))
+      .catch((e: unknown) => {
+        if (isFenced(e)) return;
+        this.opts.log.warn({ mapping: change.mapping, paused: change.paused, error: errorText(e) }, 'could not record a delivery pause for status; the pause itself goes on');
+      });
   }
 
   /**
@@ -98,6 +120,7 @@ export class Sender {
     this.timer = null;
     await this.pumping;
     await Promise.allSettled([...this.batches]);
+    await this.recording;
   }
 
   /**

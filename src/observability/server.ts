@@ -15,10 +15,16 @@ export interface OpsServerOptions {
   log: Logger;
   /** Whether the process is ready (streaming as leader, or a healthy standby), and why. */
   ready: () => ReadyState;
+  /** The report /status serves (what `status --json` prints), computed on request. */
+  status?: () => Promise<unknown>;
   routes?: Array<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> }>;
 }
 
-/** /healthz (alive), /readyz (ready), /metrics (Prometheus) and extra routes such as the webhook receiver. */
+/**
+ * /healthz (alive), /readyz (ready), /metrics (Prometheus), /status (the operator's report) and extra routes
+ * such as the webhook receiver. /status answers 200 whatever the health it reports: it is a report, and a probe
+ * that should fail belongs on /readyz (this instance) or `status --check` (the whole connector).
+ */
 export async function startOpsServer(opts: OpsServerOptions): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -32,6 +38,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<{ server: 
             return send(res, state.ready ? 200 : 503, 'application/json', JSON.stringify(state));
           }
           if (path === '/metrics') return send(res, 200, opts.metrics.registry.contentType, await opts.metrics.registry.metrics());
+          if (path === '/status' && opts.status) return send(res, 200, 'application/json', `${JSON.stringify(await opts.status(), null, 2)}\n`);
           send(res, 404, 'application/json', '{"error":"not found"}');
         })();
     handled.catch((e: unknown) => {

@@ -64,14 +64,19 @@ describe('status and dead-letters commands', () => {
     expect(status.slot.lagBytes).toBeGreaterThanOrEqual(0);
     expect(status.slot.retainedWalBytes).toBeGreaterThan(0);
     expect(status.leader).toMatchObject({ pid: expect.any(Number), applicationName: expect.stringMatching(new RegExp(`^wooxy-cdc .* pid ${process.pid}$`)) });
-    expect(status.schema).toEqual({ name: 'wooxy_cdc', migrated: true });
+    expect(status.schema).toEqual({ name: 'wooxy_cdc', migrated: true, pending: [] });
     expect(status.outbox).toMatchObject({ pending: 0, inflight: 0 });
     expect(status.requests).toMatchObject({ unresolved: 0 });
     expect(status.deadLetters).toEqual({ count: 6, byCode: { WOOXY_VALIDATION: 5, ROW_INVALID: 1 }, byMapping: { users: 6 } });
     expect(status.snapshot).toEqual([
       expect.objectContaining({ mapping: 'users', finished: true, rowsDone: expect.any(Number), chunksDone: expect.any(Number), finishedAt: expect.any(String) }),
     ]);
-    expect(status.lastError).toMatchObject({ source: 'deadLetter', mapping: 'users', message: expect.stringMatching(/^(WOOXY_VALIDATION|ROW_INVALID): /) });
+    // Each stage's latest error with its time: here only dead letters, and nothing of the source's.
+    expect(status.lastErrors.deadLetters).toMatchObject({ code: expect.stringMatching(/^(WOOXY_VALIDATION|ROW_INVALID)$/), mapping: 'users', at: expect.any(String), ageSeconds: expect.any(Number) });
+    expect(status.lastErrors.source).toBeNull();
+    // Contacts not in sync: degraded, with the command that lists them.
+    expect(status.health).toBe('degraded');
+    expect(status.problems).toEqual([expect.objectContaining({ severity: 'degraded', code: 'DEAD_LETTERS', mapping: 'users', remedy: expect.stringContaining(`wooxy-cdc dead-letters list --mapping users --config ${configFile}`) })]);
     // One naming style for scripts: every key camelCase, except the data used as keys (codes, mapping names).
     const keys = (v: unknown, path = ''): string[] =>
       Array.isArray(v)
@@ -85,7 +90,7 @@ describe('status and dead-letters commands', () => {
     expect(text.stdout).toMatch(new RegExp(`^Slot +${tdb.slot}: active`, 'm'));
     expect(text.stdout).toMatch(/^Leader +wooxy-cdc .* backend pid \d+/m);
     expect(text.stdout).toMatch(/^Dead letters +6 \((WOOXY_VALIDATION 5, ROW_INVALID 1|ROW_INVALID 1, WOOXY_VALIDATION 5)\)/m);
-    const rows = status.snapshot![0]!.rowsDone.toLocaleString('en-US');
+    const rows = status.snapshot[0]!.rowsDone.toLocaleString('en-US');
     expect(text.stdout).toMatch(new RegExp(`^Snapshot +users: finished \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, ${rows} rows in \\d+ chunks? \\(took \\d+ s\\)$`, 'm'));
   });
 
