@@ -8,6 +8,8 @@ import { BENCH_TOKEN } from './emulator.js';
 import { USERS_MAPPING } from './pg.js';
 
 export const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+/** The package's bin, as `npx wooxy-cdc` runs it: a shell script that execs node with the CLI's own heap settings. */
+export const BIN = path.resolve(import.meta.dirname, '../../bin/wooxy-cdc');
 
 export interface ChildConnector {
   proc: ChildProcess;
@@ -58,11 +60,16 @@ export async function writeChildConfig(c: ChildConfig): Promise<string> {
   return file;
 }
 
-/** Runs the compiled CLI (`npm run build` first) as its own process, the way it runs in production. */
-export function startChild(configFile: string, nodeArgs: string[] = [], env: Record<string, string> = {}): ChildConnector {
+/**
+ * Runs the compiled CLI (`npm run build` first) as its own process, the way it runs in production: with these
+ * node flags, or `'bin'`: through the package's bin with no NODE_OPTIONS, as a user's `npx wooxy-cdc run` does
+ * (the script execs node, so the pid sampled is the connector's).
+ */
+export function startChild(configFile: string, nodeArgs: string[] | 'bin' = [], env: Record<string, string> = {}): ChildConnector {
   // BENCH_CHILD_NODE_ARGS: extra node flags for every connector process, e.g. "--cpu-prof --cpu-prof-dir=bench/results/prof".
   const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...extra, ...nodeArgs, CLI, 'run', '--config', configFile], {
+  const [command, args] = nodeArgs === 'bin' ? [BIN, ['run', '--config', configFile]] : [process.execPath, [...extra, ...nodeArgs, CLI, 'run', '--config', configFile]];
+  const proc = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WOOXY_ACCESS_TOKEN: BENCH_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -125,8 +125,11 @@ export class OutboxWriter implements ChangeSink {
       else {
         row = { ...change.row };
         // An unchanged TOASTed column arrives as undefined: keep the value last seen (loaded, or earlier in
-        // this batch). One never seen stays undefined: the payload leaves that field as Wooxy has it.
-        if (change.kind === 'update') for (const [col, v] of Object.entries(row)) if (v === undefined && w.row && col in w.row) row[col] = w.row[col];
+        // this batch). One never seen stays undefined: the payload leaves that field as Wooxy has it. An insert
+        // too can lack a column: one decoded with the publication as it was before a mapping started to read
+        // it (queued while the connector was stopped); the stored value, when a snapshot chunk read it, is the
+        // row's (the chunk's read is the newer one), and is kept rather than lost.
+        for (const [col, v] of Object.entries(row)) if (v === undefined && w.row && col in w.row) row[col] = w.row[col];
       }
       w.row = row;
       w.touched = true;
