@@ -17,14 +17,14 @@ const seed = arg('seed', Date.now() % 1_000_000);
 
 const scenarios = fc.sample(scenarioArbitrary({ minOps: 20, maxOps: 60 }), { seed, numRuns: runs });
 const cluster = await LocalCluster.start();
-const total = { scenarios: 0, stateUrl: 0, converged: 0, kills: 0, pgRestarts: 0, lockCuts: 0, lifecycleEvents: 0, faultsInjected: 0, requests: 0, duplicateAdds: 0, deadLetters: 0, maxPeakConcurrency: 0, ms: 0 };
+const total = { scenarios: 0, stateUrl: 0, converged: 0, kills: 0, pgRestarts: 0, lockCuts: 0, lifecycleEvents: 0, truncates: 0, removalApprovals: 0, faultsInjected: 0, requests: 0, duplicateAdds: 0, deadLetters: 0, maxPeakConcurrency: 0, ms: 0 };
 const failures: number[] = [];
 try {
   for (const [i, s] of scenarios.entries()) {
     const r = await runScenario(s, cluster, (line) => process.stdout.write(`${line}\n`)).catch((e: unknown) => {
       // A failure of the harness itself (not a divergence) is reported and counted, and the soak goes on.
       process.stdout.write(`scenario ${i + 1}: harness error: ${e instanceof Error ? e.message : String(e)}\n`);
-      return { converged: false, diff: ['harness error'], kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: [] as string[], faultsInjected: 0, requests: 0, contactsExisted: 0, deadLetters: 0, peakConcurrency: 0, ms: 0 };
+      return { converged: false, diff: ['harness error'], kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: [] as string[], approvals: 0, faultsInjected: 0, requests: 0, contactsExisted: 0, deadLetters: 0, peakConcurrency: 0, ms: 0 };
     });
     total.scenarios++;
     total.stateUrl += s.stateDb ? 1 : 0;
@@ -33,6 +33,8 @@ try {
     total.pgRestarts += r.pgRestarts;
     total.lockCuts += r.lockCuts;
     total.lifecycleEvents += r.lifecycle.length;
+    total.truncates += r.lifecycle.includes('truncate') ? 1 : 0;
+    total.removalApprovals += r.approvals;
     total.faultsInjected += r.faultsInjected;
     total.requests += r.requests;
     total.duplicateAdds += r.contactsExisted;
@@ -41,7 +43,7 @@ try {
     total.ms += r.ms;
     if (!r.converged) failures.push(i);
     process.stdout.write(
-      `scenario ${i + 1}/${runs}: ${r.converged ? 'converged' : 'DIVERGED'} ops=${s.ops.length} kills=${r.kills} pgRestarts=${r.pgRestarts} lockCuts=${r.lockCuts}${s.standby ? ' (standby)' : ''}${s.stateDb ? ' (stateUrl)' : ''}${r.lifecycle.length ? ` lifecycle=${r.lifecycle.join('+')}` : ''} faults=${r.faultsInjected} requests=${r.requests} ${(r.ms / 1000).toFixed(1)}s${r.converged ? '' : ` diff=${JSON.stringify(r.diff)}`}\n`,
+      `scenario ${i + 1}/${runs}: ${r.converged ? 'converged' : 'DIVERGED'} ops=${s.ops.length} kills=${r.kills} pgRestarts=${r.pgRestarts} lockCuts=${r.lockCuts}${s.standby ? ' (standby)' : ''}${s.stateDb ? ' (stateUrl)' : ''}${r.lifecycle.length ? ` lifecycle=${r.lifecycle.join('+')}` : ''}${r.approvals ? ` approvals=${r.approvals}` : ''} faults=${r.faultsInjected} requests=${r.requests} ${(r.ms / 1000).toFixed(1)}s${r.converged ? '' : ` diff=${JSON.stringify(r.diff)}`}\n`,
     );
   }
 } finally {

@@ -23,8 +23,9 @@ function fixed(seed: number, webhook: boolean, standby: boolean, stateDb: boolea
     standby,
     stateDb,
     lockCuts: standby ? [3, 15, 24] : [],
-    // A compatible and a breaking schema change with its fix, and a mapping change: every lifecycle event.
-    schema: standby ? { compatibleAt: null, breakAt: 20, fixAt: null, remapAt: 8 } : { compatibleAt: 4, breakAt: 9, fixAt: 16, remapAt: 22 },
+    // A compatible and a breaking schema change with its fix, a mapping change and a TRUNCATE (held, then
+    // approved): every lifecycle event.
+    schema: standby ? { compatibleAt: null, breakAt: 20, fixAt: null, remapAt: 8, truncateAt: 17 } : { compatibleAt: 4, breakAt: 9, fixAt: 16, remapAt: 22, truncateAt: 26 },
   };
 }
 
@@ -36,7 +37,7 @@ describe('randomized convergence under faults', () => {
   afterAll(async () => cluster.stop('immediate'));
 
   it('always ends with the list equal to the table', async () => {
-    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: 0, faults: 0, webhook: 0, poll: 0, stateDb: 0 };
+    const seen = { kills: 0, pgRestarts: 0, lockCuts: 0, lifecycle: 0, approvals: 0, faults: 0, webhook: 0, poll: 0, stateDb: 0 };
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary({ minOps: 15, maxOps: 40 }), async (s: Scenario) => {
         // What the harness saw (kills, restarts, and the connector's last log lines when it did not converge),
@@ -47,6 +48,7 @@ describe('randomized convergence under faults', () => {
         seen.pgRestarts += r.pgRestarts;
         seen.lockCuts += r.lockCuts;
         seen.lifecycle += r.lifecycle.length;
+        seen.approvals += r.approvals;
         seen.faults += r.faultsInjected;
         seen[s.faults.webhook ? 'webhook' : 'poll']++;
         if (s.stateDb) seen.stateDb++;

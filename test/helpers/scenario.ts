@@ -7,7 +7,7 @@ import { freePort, type LocalCluster } from '../../src/db/local-cluster.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { compileMapping } from '../../src/mapping/mapper.js';
 import { validateContact } from '../../src/wooxy/validate.js';
-import { startConnectorProcess, waitStreaming, writeConfig, type RunningConnector } from './child.js';
+import { runCli, startConnectorProcess, waitStreaming, writeConfig, type RunningConnector } from './child.js';
 import { projectionDiff } from './converge.js';
 import { waitFor } from './wait.js';
 
@@ -55,9 +55,11 @@ export interface Scenario {
    * breaking one (a mapped column dropped: the mapping stops) and, later, its fix (the column back and every
    * instance restarted); a mapping change (a field added, every instance restarted with it). The first two lift
    * the publication's column list first, as the README tells a DBA to (PostgreSQL refuses to retype or drop a
-   * listed column).
+   * listed column). A TRUNCATE of the table: the mass-removal guard (set low here) holds its removals, and the
+   * operator approves them with `wooxy-cdc removals approve` — as the operator approves any hold the scenario's
+   * deletes may cause.
    */
-  schema: { compatibleAt: number | null; breakAt: number | null; fixAt: number | null; remapAt: number | null };
+  schema: { compatibleAt: number | null; breakAt: number | null; fixAt: number | null; remapAt: number | null; truncateAt: number | null };
   /** postgres.stateUrl: the connector's tables and leader lock in a second database, apart from the source. */
   stateDb: boolean;
 }
@@ -68,8 +70,10 @@ export interface ScenarioResult {
   kills: number;
   pgRestarts: number;
   lockCuts: number;
-  /** Lifecycle events that happened: compatible, break, fix, remap. */
+  /** Lifecycle events that happened: compatible, break, fix, remap, truncate. */
   lifecycle: string[];
+  /** Holds of the mass-removal guard the operator approved (`wooxy-cdc removals approve`). */
+  approvals: number;
   faultsInjected: number;
   requests: number;
   contactsExisted: number;
@@ -121,6 +125,7 @@ export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {
         breakAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
         fixAfter: fc.integer({ min: 1, max: 8 }),
         remapAt: fc.option(fc.nat(), { nil: null, freq: 2 }),
+        truncateAt: fc.option(fc.nat(), { nil: null, freq: 3 }),
       }),
     })
     .map(({ lifecycle: l, ...s }) => ({
@@ -131,6 +136,7 @@ export function scenarioArbitrary(opts: { minOps?: number; maxOps?: number } = {
         // A fix that would fall after the last op happens before the quiesce.
         fixAt: l.breakAt === null ? null : (l.breakAt % s.ops.length) + l.fixAfter < s.ops.length ? (l.breakAt % s.ops.length) + l.fixAfter : null,
         remapAt: l.remapAt === null ? null : l.remapAt % s.ops.length,
+        truncateAt: l.truncateAt === null ? null : l.truncateAt % s.ops.length,
       },
       kills: [...new Set(s.kills.map((k) => k % s.ops.length))].sort((a, b) => a - b),
       pgRestartAt: s.pgRestartAt === null ? null : s.pgRestartAt % s.ops.length,
@@ -198,6 +204,8 @@ export const MAPPING = {
   contactListId: 'list-1',
   fields: { userId: 'id', email: 'email', phoneNumber: 'phone', firstName: 'first_name', name: 'bio' },
   filter: [{ column: 'status', notEquals: 'banned' }],
+  // Low enough that a TRUNCATE of the scenario's dozen rows is held (the defaults need more than 100).
+  guard: { removePercent: 50, minRemovals: 5 },
 };
 
 /** The mapping after a change: a field added, which every existing contact must receive. */
@@ -321,6 +329,17 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
   /** As a DBA does before retyping or dropping a listed column: every column published until the connector sets the list again. */
   const liftColumnList = () => db.query(`ALTER PUBLICATION pub_${dbName} SET TABLE users`);
   const lifecycle: string[] = [];
+  /** The operator's answer to a hold of the mass-removal guard: approve it (the removals are sent). */
+  let approvals = 0;
+  const approveHeld = async (): Promise<boolean> => {
+    const held = await sdb.query(`SELECT 1 FROM wooxy_cdc.removal_guard WHERE held_since IS NOT NULL`).catch(() => ({ rowCount: 0 }));
+    if (!held.rowCount) return false;
+    const r = await runCli(['removals', 'approve', '--mapping', 'users', '--config', configFile], env);
+    if (r.code !== 0) throw new Error(`wooxy-cdc removals approve failed (${r.code}): ${r.stdout}${r.stderr}`);
+    log(`  removals approved: ${r.stdout.trim()}`);
+    approvals++;
+    return true;
+  };
   const fix = async () => {
     await db.query('ALTER TABLE users ADD COLUMN bio text');
     await restartAll();
@@ -385,6 +404,14 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
         await restartAll();
         lifecycle.push('remap');
       }
+      if (s.schema.truncateAt === i) {
+        log(`  op ${i}: TRUNCATE users (the guard holds its removals; the operator approves them)`);
+        await db.query('TRUNCATE users');
+        lifecycle.push('truncate');
+        // The hold shows once the stream has written the removals; it may not come (too few contacts synced yet,
+        // or no instance running): then the quiesce approves whatever is held.
+        if (running) await waitFor(() => approveHeld(), { timeoutMs: 5_000, intervalMs: 200 }).catch(() => undefined);
+      }
       await applyInTransaction(db, s.ops[i]!);
       // Let delivery take every other change on its own (more requests meet more faults); the rest coalesce.
       if (running && i % 2 === 0) {
@@ -409,6 +436,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
     let diff: string[] = [];
     const converged = await waitFor(
       async () => {
+        await approveHeld();
         const open = await st.query(`SELECT (SELECT count(*) FROM wooxy_cdc.outbox)::int + (SELECT count(*) FROM wooxy_cdc.requests WHERE status = 'new')::int AS n`);
         if ((open.rows[0] as { n: number }).n !== 0) return false;
         diff = projectionDiff((await c.query('SELECT * FROM users')).rows, mapper, emulator);
@@ -441,6 +469,7 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       pgRestarts,
       lockCuts,
       lifecycle,
+      approvals,
       faultsInjected:
         Object.values(stats.byEndpoint).reduce(
           (n, o) => n + (o.serverError ?? 0) + (o.timeout ?? 0) + (o.rateLimited ?? 0) + (o.savingError ?? 0) + (o.badResponse ?? 0),
