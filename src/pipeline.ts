@@ -98,9 +98,9 @@ export class Pipeline {
     const { config, log, metrics, handle, mappers, fence } = this.opts;
     const pg = config.postgres;
     const ctx = storeContext(handle, { history: config.history.keepDays > 0 });
-    // A mapping that ran before with this very definition and cannot run now has a broken source (a column
-    // dropped): it stops and the others go on. A changed definition that names what does not exist is the
-    // configuration's mistake: the start fails, naming it (exit 2).
+    // A mapping that ran before and cannot run now for what it read before (a column dropped) has a broken
+    // source: it stops and the others go on. A table or column that only a changed definition names, and that
+    // does not exist, is the configuration's mistake: the start fails, naming it (exit 2). See KnownMapping.
     const records = await loadMappingRecords(ctx);
     const known = new Map<string, KnownMapping>();
     for (const m of mappers) {
