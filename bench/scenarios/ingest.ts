@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { parseConfig } from '../../src/config/loader.js';
 import { Connector } from '../../src/connector.js';
@@ -6,13 +7,13 @@ import { migrate } from '../../src/db/migrator.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { compareLsn } from '../../src/source/lsn.js';
 import { fmt, procCpuSeconds, type Figure, type ScenarioContext } from '../lib/figure.js';
-import { createBenchDb, dropSlots, insertUsersSql, resetStatements, startCluster, stopCluster, topStatements, USERS_MAPPING, type BenchDb } from '../lib/pg.js';
+import { adminQuery, createBenchDb, dropSlots, insertUsersSql, resetStatements, startCluster, stopCluster, topStatements, USERS_MAPPING, type BenchDb } from '../lib/pg.js';
 import { median, round, until } from '../lib/stats.js';
 
 interface Run {
   ms: number;
   changes: number;
-  /** CPU seconds of this process, the walsender, and the connector's own backends during the run. */
+  /** CPU seconds of this process, the walsender, and the connector's own backends (in either database) during the run. */
   cpu: { node: number; walsender: number | null; backends: number | null };
   /** Seconds the stream spent inside outbox writes (capture only). */
   writeSeconds?: number;
@@ -35,28 +36,37 @@ export async function ingest(ctx: ScenarioContext): Promise<Figure[]> {
   const cluster = await startCluster();
   const raw: Run[] = [];
   const cdc: Run[] = [];
+  /** The same capture with postgres.stateUrl: the state in another database of the same server. */
+  const apart: Run[] = [];
   let statements: Awaited<ReturnType<typeof topStatements>> = [];
   try {
     for (let i = 0; i < repeats; i++) {
       const db = await createBenchDb(cluster, `ingest_${i}`);
       try {
         await db.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE users`);
-        await db.query(`SELECT pg_create_logical_replication_slot('raw_${i}', 'pgoutput'), pg_create_logical_replication_slot('cdc_${i}', 'pgoutput')`);
-        const handle = createDb({ url: db.url, schema: 'wooxy_cdc' });
-        await migrate(handle.db, 'wooxy_cdc');
-        await handle.close();
+        await db.query(
+          `SELECT pg_create_logical_replication_slot('raw_${i}', 'pgoutput'), pg_create_logical_replication_slot('cdc_${i}', 'pgoutput'), pg_create_logical_replication_slot('apart_${i}', 'pgoutput')`,
+        );
+        await adminQuery(cluster, `CREATE DATABASE ingest_state_${i}`);
+        const stateUrl = cluster.url(`ingest_state_${i}`);
+        for (const url of [db.url, stateUrl]) {
+          const handle = createDb({ url, schema: 'wooxy_cdc' });
+          await migrate(handle.db, 'wooxy_cdc');
+          await handle.close();
+        }
         const before = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
         await db.query(insertUsersSql(1, rows));
         await db.query('CHECKPOINT');
-        for (const which of i % 2 === 0 ? ['raw', 'cdc'] : ['cdc', 'raw']) {
+        for (const which of i % 2 === 0 ? ['raw', 'cdc', 'apart'] : ['apart', 'cdc', 'raw']) {
           if (which === 'raw') raw.push(await rawDecode(db, `raw_${i}`, rows));
+          else if (which === 'apart') apart.push(await capture(db, `apart_${i}`, rows, before, stateUrl));
           else {
             await resetStatements(db);
             cdc.push(await capture(db, `cdc_${i}`, rows, before));
             statements = await topStatements(db);
           }
         }
-        ctx.log(`ingest ${i + 1}/${repeats}: raw ${fmt(rows / (raw.at(-1)!.ms / 1000))}/s, capture ${fmt(rows / (cdc.at(-1)!.ms / 1000))}/s`);
+        ctx.log(`ingest ${i + 1}/${repeats}: raw ${fmt(rows / (raw.at(-1)!.ms / 1000))}/s, capture ${fmt(rows / (cdc.at(-1)!.ms / 1000))}/s, with the state apart ${fmt(rows / (apart.at(-1)!.ms / 1000))}/s`);
         await dropSlots(db);
       } finally {
         await db.close();
@@ -69,6 +79,9 @@ export async function ingest(ctx: ScenarioContext): Promise<Figure[]> {
   const ratio = median(ratios);
   const rawRate = median(raw.map((r) => r.changes / (r.ms / 1000)));
   const cdcRate = median(cdc.map((r) => r.changes / (r.ms / 1000)));
+  const apartRatios = raw.map((r, i) => r.ms / apart[i]!.ms);
+  const apartRatio = median(apartRatios);
+  const apartRate = median(apart.map((r) => r.changes / (r.ms / 1000)));
   return [
     {
       id: 'ingest',
@@ -88,6 +101,17 @@ export async function ingest(ctx: ScenarioContext): Promise<Figure[]> {
         postgresTopStatementsLastCapture: statements,
       },
     },
+    {
+      id: 'ingest-apart',
+      title: 'Ingest with postgres.stateUrl (state in another database, same server)',
+      measured: `${fmt(apartRate)} changes/s`,
+      against: `raw decode ${fmt(rawRate)} changes/s`,
+      ratio: round(apartRatio, 3),
+      target: '≥ 0.5',
+      score: apartRatio / 0.5,
+      pass: apartRatio >= 0.5,
+      details: { workload: `the same WAL as the ingest figure`, ratios: apartRatios.map((r) => round(r, 3)), capture: apart.map(summary) },
+    },
   ];
 }
 
@@ -95,7 +119,7 @@ const summary = (r: Run) => ({ ...r, ms: Math.round(r.ms), perSecond: Math.round
 
 async function backendPids(db: BenchDb, slot: string): Promise<{ walsender: number | null; backends: number[] }> {
   const s = await db.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-  const b = await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'wooxy-cdc' AND backend_type = 'client backend'`);
+  const b = await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'wooxy-cdc' AND backend_type = 'client backend'`);
   return { walsender: s.rows[0]?.pid ?? null, backends: b.rows.map((r) => r.pid) };
 }
 
@@ -128,10 +152,10 @@ async function rawDecode(db: BenchDb, slot: string, expected: number): Promise<R
 }
 
 /** The connector's capture stage alone (no delivery), in this process like the raw client. */
-async function capture(db: BenchDb, slot: string, expected: number, before: string): Promise<Run> {
+async function capture(db: BenchDb, slot: string, expected: number, before: string, stateUrl?: string): Promise<Run> {
   const config = parseConfig(
     {
-      postgres: { url: db.url, slot, publication: PUBLICATION },
+      postgres: { url: db.url, ...(stateUrl ? { stateUrl } : {}), slot, publication: PUBLICATION },
       wooxy: { accessToken: 'unused', baseUrl: 'http://127.0.0.1:9/v3' },
       http: { port: 0 },
       mappings: [USERS_MAPPING],
@@ -152,7 +176,11 @@ async function capture(db: BenchDb, slot: string, expected: number, before: stri
   const flush = (await connector.metrics.outboxFlushSeconds.get()).values;
   const changes = (await connector.metrics.changes.get()).values.reduce((s, v) => s + v.value, 0);
   await connector.stop();
-  const pending = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`);
+  const state = stateUrl ? new pg.Client(stateUrl) : null;
+  await state?.connect();
+  const count = `SELECT count(*)::int AS n FROM wooxy_cdc.outbox WHERE state = 'pending'`;
+  const pending = state ? await state.query<{ n: number }>(count) : await db.query<{ n: number }>(count);
+  await state?.end();
   if (pending.rows[0]!.n !== expected) throw new Error(`capture: ${pending.rows[0]!.n} outbox entries, expected ${expected}`);
   return {
     ms: ended - started,
