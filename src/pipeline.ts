@@ -180,6 +180,7 @@ export class Pipeline {
       metrics,
       initial: config.snapshot.onStart,
       stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
+      catchUp: { ctx, slot: pg.slot, log: log.child({ stage: 'snapshot' }), streamRuns: true },
     });
     this.snapshots.start();
     if (this.opts.captureOnly) return;

@@ -4,6 +4,7 @@ import { CdcError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
 import { formatOutcome, progressReporter } from '../snapshot/report.js';
 import { runSnapshot } from '../snapshot/runner.js';
+import { storeContext } from '../store/context.js';
 import { openSnapshotSession, parseChunkSize, selectMappings, stopOnSignal } from '../snapshot/session.js';
 import { previewCommand } from './preview.js';
 
@@ -41,7 +42,17 @@ export function register(program: Command): void {
       try {
         for (const mapper of selectMappings(session.mappers, opts.mapping)) {
           const outcome = await runSnapshot(
-            { handle: session.handle, mapper, writer: session.writer, chunkSize, log, progress: progressReporter(process.stderr, log, config.snapshot.progressIntervalMs), signal: stop.signal },
+            {
+              handle: session.handle,
+              mapper,
+              writer: session.writer,
+              chunkSize,
+              log,
+              progress: progressReporter(process.stderr, log, config.snapshot.progressIntervalMs),
+              signal: stop.signal,
+              // Beside a running connector, a reconciliation waits for its stream to catch up first.
+              catchUp: { ctx: storeContext(session.handle), slot: config.postgres.slot, log, streamRuns: false },
+            },
             { kind: 'snapshot', restart: true, reconcile: opts.reconcile === true, reason: opts.reconcile ? 'wooxy-cdc snapshot --reconcile' : 'wooxy-cdc snapshot' },
           );
           if (!outcome.finished) {

@@ -54,6 +54,7 @@ import type { SnapshotWriter } from '../outbox/snapshot-writer.js';
 import { storeContext } from '../store/context.js';
 import { ProgressStore } from '../store/progress.js';
 import { listContactKeys } from '../store/snapshot.js';
+import { waitForStream, type CatchUpOptions } from './catch-up.js';
 import { ChunkReader, describeTable, estimateRows, type SweepChunk } from './reader.js';
 import type { ProgressReporter } from './report.js';
 import type { SnapshotChunk } from './types.js';
@@ -72,6 +73,8 @@ export interface RunnerOptions {
   afterRead?: (chunk: SnapshotChunk) => Promise<void>;
   /** Test seam: runs after a sweep chunk is read and before it is written. */
   afterSweepRead?: (chunk: SweepChunk) => Promise<void>;
+  /** A reconciliation first waits for the stream to pass where the WAL stands (catch-up.ts); unset: it does not. */
+  catchUp?: CatchUpOptions;
 }
 
 /**
@@ -139,6 +142,8 @@ export async function runSnapshot(opts: RunnerOptions, mode: RunMode): Promise<R
       outcome.removed = 0;
       what = p.reconcile ? 'reconciliation' : 'snapshot';
       if (p.phase === 'sweep') sweep = { cursor: p.sweepCursor };
+      // Rows and sweep alike: a change the stream replays after a read must not be older than the reason for it.
+      if (p.reconcile && opts.catchUp) await waitForStream(opts.catchUp, mapper.name, opts.signal);
       const why = p.reason ? ` (${p.reason})` : '';
       if (p.cursor === null && p.phase === 'rows') log.info({ mapping: mapper.name, rowsTotal, chunkSize: opts.chunkSize, reason: p.reason }, `${what} of ${mapper.name} started${why}`);
       else log.info({ mapping: mapper.name, cursor: p.cursor, phase: p.phase, rowsDone, rowsTotal, reason: p.reason }, `${what} of ${mapper.name} resumed${p.phase === 'sweep' ? ' at its sweep' : ` after key ${p.cursor}`}${why}`);

@@ -26,6 +26,8 @@ export interface SnapshotServiceOptions {
   stopped?: () => ReadonlyMap<string, string>;
   /** Test seam, passed to every run. */
   afterRead?: RunnerOptions['afterRead'];
+  /** Reconciliations wait for this process's stream first (see catch-up.ts). */
+  catchUp?: RunnerOptions['catchUp'];
   /** Backoff after a failure: min(maxBackoffMs, baseBackoffMs·2^n). */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -105,6 +107,7 @@ export class SnapshotService {
             progress: new LogProgress(log, this.opts.progressIntervalMs),
             signal: this.abort.signal,
             afterRead: this.opts.afterRead,
+            catchUp: this.opts.catchUp,
           },
           { kind: 'snapshot', restart: false },
         );

@@ -460,7 +460,15 @@ export async function runScenario(s: Scenario, cluster: LocalCluster, log: (line
       .requestLog()
       .map((r) => emulator.request(r.requestId ?? '')?.results.errors.filter((e) => e.error === 'ERR_CONTACT_EXISTS').length ?? 0)
       .reduce((a, b) => a + b, 0);
-    if (!converged && running) log((running as RunningConnector).output().split('\n').slice(-40).join('\n'));
+    if (!converged && process.env.SCENARIO_DUMP) {
+      // What the connector's tables say of the contacts that differ (the key is the diff's userId).
+      const keys = [...new Set(diff.map((d) => /^userId (\S+?)[.:]/.exec(d)?.[1]).filter(Boolean))] as string[];
+      const dump = async (q: string) => JSON.stringify((await st.query(q, [keys])).rows).slice(0, 4000);
+      log(`states: ${await dump(`SELECT source_key, left(row::text, 200) AS row, left(desired::text, 200) AS desired, left(synced::text, 200) AS synced, lsn::text, xid FROM wooxy_cdc.contact_state WHERE source_key = ANY($1)`)}`);
+      log(`history: ${await dump(`SELECT source_key, op, outcome, sent_at, resolved_at FROM wooxy_cdc.history WHERE source_key = ANY($1) ORDER BY sent_at`)}`);
+      if (running) log((running as RunningConnector).output());
+      for (const o of outputs) log(`--- earlier instance ---\n${o}`);
+    } else if (!converged && running) log((running as RunningConnector).output().split('\n').slice(-40).join('\n'));
     if (!converged && standby) log(`--- standby ---\n${(standby).output().split('\n').slice(-40).join('\n')}`);
     return {
       converged,
