@@ -92,9 +92,10 @@ export async function memory(ctx: ScenarioContext): Promise<Figure[]> {
       measured: `${defaults.peakMb.toFixed(0)} MB`,
       against: `limit ${LIMIT_MB} MB`,
       ratio: round(defaults.peakMb / LIMIT_MB, 3),
-      target: `≤ ${LIMIT_MB} MB`,
-      score: LIMIT_MB / defaults.peakMb,
-      pass: defaults.peakMb <= LIMIT_MB,
+      // A comparison, not a target: nobody starts the connector this way (the bin and the image set the flags).
+      target: "report (what the bin's heap flags save)",
+      score: null,
+      pass: null,
       details: { note: 'node dist/src/cli/main.js without the bin: no heap flags, V8 grows the heap lazily (what the bin and the Dockerfile set instead)' },
     },
     {
