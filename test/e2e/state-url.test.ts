@@ -114,8 +114,25 @@ describe('the state in another database (postgres.stateUrl)', () => {
       await blocker.query('LOCK TABLE wooxy_cdc.replication_state IN ACCESS EXCLUSIVE MODE');
       await source.query(`UPDATE users SET first_name = 'While blocked' WHERE id = 1`);
       const after = (await source.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
-      // Heartbeats keep coming; none of them may move the slot past a change the state has not committed.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // The capture has the change and waits on the lock to make it durable …
+      await waitFor(
+        async () =>
+          (await state.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`)).rows[0]!.n > 0,
+        { timeoutMs: 20_000, message: "the capture's write waits on the state database's lock" },
+      );
+      // … and the connector has been sent a later commit (a heartbeat-like message): none of them may move the
+      // slot past a change the state has not committed.
+      const later = (await source.query<{ l: string }>(`SELECT pg_logical_emit_message(true, 'state-url-test', 'later')::text AS l`)).rows[0]!.l;
+      await waitFor(
+        async () =>
+          (
+            await source.query<{ ok: boolean }>(
+              `SELECT COALESCE(bool_or(r.sent_lsn >= $2::pg_lsn), false) AS ok FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1`,
+              [source.slot, later],
+            )
+          ).rows[0]!.ok,
+        { timeoutMs: 20_000, message: 'the walsender sent the connector a commit after the change' },
+      );
       expect(await lsnLess(await slotPosition(), after)).toBe(true);
       await blocker.query('COMMIT');
       await waitFor(async () => !(await lsnLess(await slotPosition(), after)), { timeoutMs: 20_000, message: 'the slot moves once the state commits' });
