@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { StoreContext } from './context.js';
-import { maybeFenced, type Fence } from './tx.js';
+import { deleteInBatches, type BatchedDeleteOptions, type Fence } from './tx.js';
 
 /**
  * The contacts' request history (migrations/0009_history.ts): what each request meant for each contact, kept
@@ -26,13 +26,9 @@ export function whenKept(ctx: StoreContext, part: RawBuilder<unknown>): RawBuild
   return ctx.history ? part : sql``;
 }
 
-export interface HistoryPruneOptions {
+export interface HistoryPruneOptions extends BatchedDeleteOptions {
   /** Rows resolved longer ago than this go. */
   keepMs: number;
-  /** Rows per DELETE: each statement is a short transaction, whatever the backlog. */
-  batchSize?: number;
-  /** Statements per call at most; what is left waits for the next call. */
-  maxBatches?: number;
 }
 
 /**
@@ -42,21 +38,15 @@ export interface HistoryPruneOptions {
  */
 export async function pruneHistory(ctx: StoreContext, fence: Fence | null, opts: HistoryPruneOptions): Promise<number> {
   const { t } = ctx;
-  const batchSize = opts.batchSize ?? 1_000;
-  const maxBatches = opts.maxBatches ?? 50;
-  let total = 0;
-  for (let i = 0; i < maxBatches; i++) {
-    const deleted = await maybeFenced(ctx, fence, async (db) => {
-      const r = await sql`
-        DELETE FROM ${t.history} WHERE ctid = ANY (ARRAY(
-          SELECT ctid FROM ${t.history} WHERE resolved_at < now() - make_interval(secs => ${opts.keepMs / 1000})
-          ORDER BY resolved_at LIMIT ${batchSize}))`.execute(db);
-      return Number(r.numAffectedRows ?? 0n);
-    });
-    total += deleted;
-    if (deleted < batchSize) break;
-  }
-  return total;
+  return deleteInBatches(
+    ctx,
+    fence,
+    opts,
+    (limit) => sql`
+      DELETE FROM ${t.history} WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM ${t.history} WHERE resolved_at < now() - make_interval(secs => ${opts.keepMs / 1000})
+        ORDER BY resolved_at LIMIT ${limit}))`,
+  );
 }
 
 /** One contact's part in one request, as inspect shows it. */

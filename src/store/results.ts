@@ -7,7 +7,7 @@ import { settleDeadLetters, upsertDeadLetters, type Blocker, type Released } fro
 import { whenKept } from './history.js';
 import { findHolders, type Holder } from './identifiers.js';
 import { withRetries } from './retry.js';
-import { maybeFenced, transaction, type Fence, type Trx } from './tx.js';
+import { deleteInBatches, transaction, type BatchedDeleteOptions, type Fence, type Trx } from './tx.js';
 
 /**
  * Reconciliation's statements: applying a request's final status to its contacts, expiring requests Wooxy
@@ -256,13 +256,9 @@ export async function takeOldUnwarned(ctx: StoreContext, afterMs: number): Promi
   return rows.map((r) => ({ requestId: r.request_id, mapping: r.mapping, sentAt: r.sent_at }));
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends BatchedDeleteOptions {
   /** Resolved requests younger than this stay (the vendor itself keeps statuses 7 days). */
   keepResolvedMs: number;
-  /** Rows per DELETE: each statement is a short transaction, whatever the backlog. */
-  batchSize?: number;
-  /** Statements per call at most; what is left waits for the next call. */
-  maxBatches?: number;
 }
 
 /**
@@ -274,21 +270,15 @@ export interface PruneOptions {
  */
 export async function pruneResolved(ctx: StoreContext, fence: Fence | null, opts: PruneOptions): Promise<number> {
   const { t } = ctx;
-  const batchSize = opts.batchSize ?? 1_000;
-  const maxBatches = opts.maxBatches ?? 50;
-  let total = 0;
-  for (let i = 0; i < maxBatches; i++) {
-    const deleted = await maybeFenced(ctx, fence, async (db) => {
-      const result = await sql`
-        DELETE FROM ${t.requests} WHERE request_id IN (
-          SELECT r.request_id FROM ${t.requests} r
-          WHERE r.status <> 'new' AND COALESCE(r.resolved_at, r.sent_at) < now() - make_interval(secs => ${opts.keepResolvedMs / 1000})
-            AND NOT EXISTS (SELECT 1 FROM ${t.outbox} o WHERE o.request_id = r.request_id AND o.state = 'inflight')
-          LIMIT ${batchSize})`.execute(db);
-      return Number(result.numAffectedRows ?? 0n);
-    });
-    total += deleted;
-    if (deleted < batchSize) break;
-  }
-  return total;
+  return deleteInBatches(
+    ctx,
+    fence,
+    opts,
+    (limit) => sql`
+      DELETE FROM ${t.requests} WHERE request_id IN (
+        SELECT r.request_id FROM ${t.requests} r
+        WHERE r.status <> 'new' AND COALESCE(r.resolved_at, r.sent_at) < now() - make_interval(secs => ${opts.keepResolvedMs / 1000})
+          AND NOT EXISTS (SELECT 1 FROM ${t.outbox} o WHERE o.request_id = r.request_id AND o.state = 'inflight')
+        LIMIT ${limit})`,
+  );
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import { CdcError } from '../errors.js';
 import type { StoreContext } from './context.js';
@@ -50,6 +50,35 @@ export async function transaction<T>(ctx: StoreContext, fence: Fence | null, fn:
  */
 export async function maybeFenced<T>(ctx: StoreContext, fence: Fence | null, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
   return fence ? transaction(ctx, fence, fn) : withRetries(() => fn(ctx.db));
+}
+
+/** How much a pruning call deletes: in statements of `batchSize` rows, at most `maxBatches` of them. */
+export interface BatchedDeleteOptions {
+  /** Rows per DELETE: each statement is a short transaction, whatever the backlog. */
+  batchSize?: number;
+  /** Statements per call at most; what is left waits for the next call. */
+  maxBatches?: number;
+}
+
+/**
+ * Runs a bounded DELETE (`statement` deletes at most `limit` rows) until one deletes fewer than that, or
+ * `maxBatches` ran; each statement on its own, fenced when there is a fence. Returns how many rows went.
+ */
+export async function deleteInBatches(
+  ctx: StoreContext,
+  fence: Fence | null,
+  opts: BatchedDeleteOptions,
+  statement: (limit: number) => RawBuilder<unknown>,
+): Promise<number> {
+  const batchSize = opts.batchSize ?? 1_000;
+  const maxBatches = opts.maxBatches ?? 50;
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const deleted = await maybeFenced(ctx, fence, async (db) => Number((await statement(batchSize).execute(db)).numAffectedRows ?? 0n));
+    total += deleted;
+    if (deleted < batchSize) break;
+  }
+  return total;
 }
 
 export interface TransactionOptions extends RetryOptions {
