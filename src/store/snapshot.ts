@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { SnapshotChunk } from '../snapshot/types.js';
 import { invalidBefore } from './capture.js';
 import { jsonParam, type StoreContext } from './context.js';
@@ -18,6 +18,20 @@ export async function keysWithoutState(ctx: StoreContext, trx: Trx, mapping: str
     SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
     WHERE NOT EXISTS (SELECT 1 FROM ${ctx.t.state} s WHERE s.mapping = ${mapping} AND s.source_key = x.k)`.execute(trx);
   return rows.map((r) => r.k);
+}
+
+/**
+ * The CASE arms that say whether a stored state is older than a chunk's read (watermark S), over the columns
+ * `sxid`, `slsn`, `full0` (the xid widened with the snapshot's epoch), `xmax` and `snapshot`: written by the
+ * stream (xid set) in a transaction the read's snapshot saw, or by a snapshot chunk (xid null) from an older
+ * read. One test for applyChunk and sweepChunk.
+ */
+function storedBeforeRead(S: string): RawBuilder<unknown> {
+  return sql`WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
+        ELSE pg_visible_in_snapshot(GREATEST(3, CASE
+               WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296
+               WHEN full0 < xmax - 2147483648 THEN full0 + 4294967296
+               ELSE full0 END)::text::xid8, snapshot)`;
 }
 
 /**
@@ -59,11 +73,7 @@ export async function applyChunk(
     ), ok AS (
       SELECT k, r, d, kd, old FROM cur WHERE CASE
         WHEN NOT had THEN k = ANY(${[...present]}::text[])
-        WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
-        ELSE pg_visible_in_snapshot(GREATEST(3, CASE
-               WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296
-               WHEN full0 < xmax - 2147483648 THEN full0 + 4294967296
-               ELSE full0 END)::text::xid8, snapshot)
+        ${storedBeforeRead(S)}
       END
     ), upserted AS (
       INSERT INTO ${state} AS s (mapping, source_key, row, desired, lsn, xid)
@@ -164,11 +174,7 @@ export async function sweepChunk(ctx: StoreContext, trx: Trx, chunk: { mapping: 
       JOIN ${state} s ON s.mapping = ${m} AND s.source_key = x.k
     ), ok AS (
       SELECT k, old, synced FROM cur WHERE CASE
-        WHEN sxid IS NULL THEN slsn < ${S}::pg_lsn
-        ELSE pg_visible_in_snapshot(GREATEST(3, CASE
-               WHEN full0 > xmax + 2147483648 THEN full0 - 4294967296
-               WHEN full0 < xmax - 2147483648 THEN full0 + 4294967296
-               ELSE full0 END)::text::xid8, snapshot)
+        ${storedBeforeRead(S)}
       END
     ), cleared AS (
       UPDATE ${state} s SET row = NULL, desired = NULL, lsn = ${S}::pg_lsn, xid = NULL, updated_at = now()
