@@ -11,7 +11,7 @@ import { lastDeadLetter, lastDeliveryError, lastReconcileError, lastSourceError,
 import { loadMappingRecords } from '../store/lifecycle.js';
 import { listOrphans } from '../store/orphans.js';
 import { currentPauses } from '../store/pauses.js';
-import { currentTerm, durableLsn, guardStatuses, outboxSummary, ping, publicationExists, readConsistently, readSlot, requestSummary, snapshotProgress } from '../store/status.js';
+import { currentTerm, durableLsn, guardStatuses, outboxSummary, ping, publicationExists, readConsistently, readSlot, requestSummary, snapshotProgress, type SlotRow } from '../store/status.js';
 import { assess, GAP_RECENT_HOURS, type Health, type Problem } from './health.js';
 
 /**
@@ -25,18 +25,10 @@ export interface Status {
   health: Health;
   problems: Problem[];
   postgres: { reachable: boolean; error: string | null };
-  slot: {
+  /** The slot as pg_replication_slots has it (all null while it does not exist), and the durable LSN. */
+  slot: SlotRow & {
     name: string;
     exists: boolean;
-    active: boolean;
-    activePid: number | null;
-    confirmedFlushLsn: string | null;
-    restartLsn: string | null;
-    /** WAL not yet confirmed: pg_current_wal_lsn() − confirmed_flush_lsn. */
-    lagBytes: number | null;
-    /** WAL the server keeps for the slot: pg_current_wal_lsn() − restart_lsn. */
-    retainedWalBytes: number | null;
-    walStatus: string | null;
     /** The last LSN durable in the outbox (replication_state). */
     durableLsn: string | null;
   };
