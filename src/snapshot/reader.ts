@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import { CdcError } from '../errors.js';
 import type { Mapper, Row } from '../mapping/mapper.js';
@@ -76,28 +76,37 @@ export class ChunkReader {
     if (this.where !== undefined) await checkPredicate(this.db, this.table, this.where);
   }
 
-  async read(after: string | null, limit: number): Promise<SnapshotChunk> {
-    const { table } = this;
+  /**
+   * Runs `fn` in a REPEATABLE READ, READ ONLY transaction, with the watermark and snapshot of its read: the
+   * first statement fixes the transaction's snapshot, so the insert LSN read within it comes after.
+   */
+  private atRead<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T & { watermark: string; snapshot: string }> {
     return this.db
       .transaction()
       .setIsolationLevel('repeatable read')
       .setAccessMode('read only')
       .execute(async (trx) => {
-        // The first statement fixes the transaction's snapshot; the insert LSN read within it comes after.
         const w = await sql<{ lsn: string; snap: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn, pg_current_snapshot()::text AS snap`.execute(trx);
-        const cursor = after === null ? sql`` : sql`AND ${sql.raw(table.key)} > ${after}::${sql.raw(table.keyType)}`;
-        const { rows } = await sql<Row & { [CURSOR]: string }>`
-          SELECT ${this.columns}, ${sql.raw(table.key)}::text AS ${sql.raw(CURSOR)} FROM ${sql.raw(table.qualified)}
-          WHERE true ${filter(this.where, 'AND')} ${cursor}
-          ORDER BY ${sql.raw(table.key)} LIMIT ${limit}`.execute(trx);
-        const lastKey = rows.at(-1)?.[CURSOR] ?? null;
-        const mapped = rows.map((r) => {
-          const row: Row = {};
-          for (const c of this.mapper.columns) row[c] = r[c];
-          return row;
-        });
-        return { mapping: this.mapper.name, rows: mapped, watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap, lastKey };
+        return { ...(await fn(trx)), watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap };
       });
+  }
+
+  async read(after: string | null, limit: number): Promise<SnapshotChunk> {
+    const { table } = this;
+    return this.atRead(async (trx) => {
+      const cursor = after === null ? sql`` : sql`AND ${sql.raw(table.key)} > ${after}::${sql.raw(table.keyType)}`;
+      const { rows } = await sql<Row & { [CURSOR]: string }>`
+        SELECT ${this.columns}, ${sql.raw(table.key)}::text AS ${sql.raw(CURSOR)} FROM ${sql.raw(table.qualified)}
+        WHERE true ${filter(this.where, 'AND')} ${cursor}
+        ORDER BY ${sql.raw(table.key)} LIMIT ${limit}`.execute(trx);
+      const lastKey = rows.at(-1)?.[CURSOR] ?? null;
+      const mapped = rows.map((r) => {
+        const row: Row = {};
+        for (const c of this.mapper.columns) row[c] = r[c];
+        return row;
+      });
+      return { mapping: this.mapper.name, rows: mapped, lastKey };
+    });
   }
 
   /**
@@ -107,17 +116,12 @@ export class ChunkReader {
    */
   async absent(keys: readonly string[]): Promise<SweepChunk> {
     const { table } = this;
-    return this.db
-      .transaction()
-      .setIsolationLevel('repeatable read')
-      .setAccessMode('read only')
-      .execute(async (trx) => {
-        const w = await sql<{ lsn: string; snap: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn, pg_current_snapshot()::text AS snap`.execute(trx);
-        const { rows } = await sql<{ k: string }>`
-          SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
-          WHERE NOT EXISTS (SELECT 1 FROM ${sql.raw(table.qualified)} t WHERE t.${sql.raw(table.key)} = x.k::${sql.raw(table.keyType)})`.execute(trx);
-        return { mapping: this.mapper.name, keys: rows.map((r) => r.k), watermark: normalizeLsn(w.rows[0]!.lsn), snapshot: w.rows[0]!.snap };
-      });
+    return this.atRead(async (trx) => {
+      const { rows } = await sql<{ k: string }>`
+        SELECT x.k FROM unnest(${[...keys]}::text[]) AS x(k)
+        WHERE NOT EXISTS (SELECT 1 FROM ${sql.raw(table.qualified)} t WHERE t.${sql.raw(table.key)} = x.k::${sql.raw(table.keyType)})`.execute(trx);
+      return { mapping: this.mapper.name, keys: rows.map((r) => r.k) };
+    });
   }
 }
 
