@@ -167,9 +167,9 @@ export class OutboxWriter implements ChangeSink {
     // The removals just queued are judged with them: after the outbox writes, before the dead letters (the lock order).
     if (this.guard) outcome.holds = await this.guard.judgeWrite(trx, removalsOf(truncated, records));
 
-    await upsertDeadLetters(this.ctx, trx, [...dead.values()]);
-    outcome.deadLettered = dead.size;
     outcome.invalid = [...dead.values()];
+    outcome.deadLettered = outcome.invalid.length;
+    await upsertDeadLetters(this.ctx, trx, outcome.invalid);
 
     if (durableLsn) await recordDurableLsn(this.ctx, trx, this.slot, durableLsn);
     failpoint('outbox.before-commit');

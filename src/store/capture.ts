@@ -27,9 +27,9 @@ export async function takeWriterTurn(ctx: StoreContext, trx: Trx): Promise<void>
   await sql`SELECT pg_advisory_xact_lock(hashtext(${ctx.schema}), ${OUTBOX_WRITERS})`.execute(trx);
 }
 
-/** The LSN recorded as durable for this slot ('0/0' when none). */
-export async function readDurableLsn(ctx: StoreContext, slot: string): Promise<Lsn> {
-  const { rows } = await sql<{ lsn: string }>`SELECT durable_lsn::text AS lsn FROM ${ctx.t.repl} WHERE slot = ${slot}`.execute(ctx.db);
+/** The LSN recorded as durable for this slot ('0/0' when none), read in `db` (a transaction) or the pool. */
+export async function readDurableLsn(ctx: StoreContext, slot: string, db: Trx | StoreContext['db'] = ctx.db): Promise<Lsn> {
+  const { rows } = await sql<{ lsn: string }>`SELECT durable_lsn::text AS lsn FROM ${ctx.t.repl} WHERE slot = ${slot}`.execute(db);
   return rows[0]?.lsn ?? '0/0';
 }
 

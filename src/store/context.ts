@@ -23,6 +23,12 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { DbHandle, Db } from '../db/index.js';
 
+/** The lock order's (mapping, source_key) order, for sorting what a statement will lock in JavaScript. */
+export function byContact(a: { mapping: string; key: string }, b: { mapping: string; key: string }): number {
+  if (a.mapping !== b.mapping) return a.mapping < b.mapping ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
 /** The connector's tables in its schema, as SQL identifiers: the one place they are named for raw SQL. */
 export function tables(schema: string) {
   const id = (name: string) => sql.id(schema, name);

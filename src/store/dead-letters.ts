@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { IdentifierField } from '../mapping/contact-fields.js';
 import type { StoreContext } from './context.js';
-import { jsonParam } from './context.js';
+import { byContact, jsonParam } from './context.js';
 import { withRetries } from './retry.js';
 import { transaction, type Trx } from './tx.js';
 
@@ -44,9 +44,7 @@ export interface Blocker {
  */
 export async function upsertDeadLetters(ctx: StoreContext, db: Trx | Db, records: readonly DeadLetterRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const unique = [...new Map(records.map((d) => [`${d.mapping}\u0000${d.key}`, d])).values()].sort((a, b) =>
-    a.mapping === b.mapping ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.mapping < b.mapping ? -1 : 1,
-  );
+  const unique = [...new Map(records.map((d) => [`${d.mapping}\u0000${d.key}`, d])).values()].sort(byContact);
   const x = unique.map((d) => ({
     m: d.mapping, k: d.key, o: d.op, p: d.payload ?? null, c: d.code, h: d.message, a: d.attempts ?? null,
     bk: d.blockedBy?.key ?? null, bf: d.blockedBy?.field ?? null, bv: d.blockedBy?.value ?? null,
@@ -92,7 +90,7 @@ export interface Released {
 export async function settleDeadLetters(ctx: StoreContext, trx: Trx, synced: ReadonlyArray<{ mapping: string; key: string; lsn: string }>): Promise<Released[]> {
   if (synced.length === 0) return [];
   const { t } = ctx;
-  const keys = [...synced].sort((a, b) => (a.mapping === b.mapping ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.mapping < b.mapping ? -1 : 1));
+  const keys = [...synced].sort(byContact);
   const { rows } = await sql<{ released: Released[] | null; cleared: number }>`
     WITH x AS (SELECT * FROM jsonb_to_recordset(${jsonParam(keys.map((k) => ({ m: k.mapping, k: k.key, l: k.lsn })))}) AS x(m text, k text, l pg_lsn)),
     released AS MATERIALIZED (

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Identifiers } from '../delivery/plan.js';
-import { takeWriterTurn } from './capture.js';
+import { readDurableLsn, takeWriterTurn } from './capture.js';
 import type { StoreContext } from './context.js';
 import { collectStates } from './delivery.js';
 import { countWaiting, readGuard, unpark, waiting, type GuardRow } from './guard.js';
@@ -77,11 +77,6 @@ export interface DecisionOutcome {
   later: number;
 }
 
-async function durableLsn(ctx: StoreContext, trx: Trx, slot: string): Promise<string> {
-  const { rows } = await sql<{ lsn: string }>`SELECT durable_lsn::text AS lsn FROM ${ctx.t.repl} WHERE slot = ${slot}`.execute(trx);
-  return rows[0]?.lsn ?? '0/0';
-}
-
 /** Ends the hold and records the decision; the guard row is written after the outbox rows (the lock order). */
 async function decide(ctx: StoreContext, trx: Trx, input: DecisionInput, hold: GuardRow, decision: 'approve' | 'discard', contacts: number, upTo: string): Promise<void> {
   const { t } = ctx;
@@ -100,7 +95,7 @@ export async function approveRemovals(ctx: StoreContext, input: DecisionInput): 
     await takeWriterTurn(ctx, trx);
     const g = await readGuard(ctx, trx, input.mapping);
     if (!g.held) return { held: false, contacts: 0, later: 0 };
-    const upTo = await durableLsn(ctx, trx, input.slot);
+    const upTo = await readDurableLsn(ctx, input.slot, trx);
     const contacts = await countWaiting(ctx, trx, input.mapping, g.approvedLsn, { upTo });
     await unpark(ctx, trx, input.mapping, upTo);
     await decide(ctx, trx, input, g, 'approve', contacts, upTo);
@@ -121,7 +116,7 @@ export async function discardRemovals(ctx: StoreContext, input: DecisionInput): 
     await takeWriterTurn(ctx, trx);
     const g = await readGuard(ctx, trx, input.mapping);
     if (!g.held) return { held: false, contacts: 0, later: 0, keys: [] as string[] };
-    const upTo = await durableLsn(ctx, trx, input.slot);
+    const upTo = await readDurableLsn(ctx, input.slot, trx);
     const contacts = await countWaiting(ctx, trx, input.mapping, g.approvedLsn, { upTo });
     // Every removal entry the hold covers, the no-op ones too (contacts Wooxy never had): they would be dropped unsent anyway.
     const { rows } = await sql<{ source_key: string }>`

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Identifiers } from '../delivery/plan.js';
 import type { ContactPayload } from '../mapping/mapper.js';
-import { jsonParam, type StoreContext } from './context.js';
+import { byContact, jsonParam, type StoreContext } from './context.js';
 import { collectStates } from './delivery.js';
 import { settleDeadLetters, upsertDeadLetters, type Blocker, type Released } from './dead-letters.js';
 import { whenKept } from './history.js';
@@ -99,7 +99,7 @@ export async function applyResult(
     const { rows: entries } = await sql<InflightEntry>`
       SELECT mapping, source_key, payload, sent_op, lsn::text AS lsn, attempts, maybe_ids FROM ${t.outbox}
       WHERE state = 'inflight' AND request_id = ${status.id}`.execute(trx);
-    let rows = verdicts(entries).sort((a, b) => (a.m === b.m ? (a.k < b.k ? -1 : a.k > b.k ? 1 : 0) : a.m < b.m ? -1 : 1));
+    let rows = verdicts(entries).sort((a, b) => byContact({ mapping: a.m, key: a.k }, { mapping: b.m, key: b.k }));
     const successes = rows.filter((r) => r.kind === 'success');
     // What Wooxy now holds.
     await sql`
