@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { formatBytes } from '../source/monitor.js';
+import { createSql } from '../source/slot.js';
 import type { Status } from './status.js';
 
 /**
@@ -73,7 +74,7 @@ export function assess(s: Omit<Status, 'health' | 'problems'>, config: Config, c
   const degraded = (code: ProblemCode, message: string, remedy: string, mapping: string | null = null) => problems.push({ severity: 'degraded', code, mapping, message, remedy });
   const cfg = `--config ${configFile}`;
   const { slot, publication } = s;
-  const sqlSlot = `SELECT pg_create_logical_replication_slot('${slot.name}', 'pgoutput')`;
+  const sqlSlot = createSql(slot.name);
 
   if (!s.postgres.reachable) {
     down('POSTGRES_UNREACHABLE', `Postgres does not answer: ${s.postgres.error ?? 'no answer'}`, 'check the connection string it names, the network, and that the server runs and accepts the role');

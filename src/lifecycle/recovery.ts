@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StopNotice } from '../source/relations.js';
 import { prepareSource, qualified, type SourceBaseline, type SourceSetup } from '../source/setup.js';
-import { classifyStreamFailure, type SourceFault } from '../source/slot.js';
+import { classifyStreamFailure, createSql, dropSql, type SourceFault } from '../source/slot.js';
 import type { StoreContext } from '../store/context.js';
 import { recordEvent, recordMapping, recordStop, requestReconcile } from '../store/lifecycle.js';
 import { withRetries } from '../store/retry.js';
@@ -33,10 +33,9 @@ export interface RecoveryOptions {
 }
 
 const REMEDY: Record<SourceFault, (slot: string, publication: string) => string> = {
-  'slot-missing': (slot) => `SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`,
-  'slot-invalidated': (slot) => `SELECT pg_drop_replication_slot('${slot}'); SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`,
-  'publication-missing': (slot, publication) =>
-    `CREATE PUBLICATION "${publication}" FOR TABLE …; SELECT pg_drop_replication_slot('${slot}'); SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`,
+  'slot-missing': (slot) => `${createSql(slot)};`,
+  'slot-invalidated': (slot) => `${dropSql(slot)}; ${createSql(slot)};`,
+  'publication-missing': (slot, publication) => `CREATE PUBLICATION "${publication}" FOR TABLE …; ${dropSql(slot)}; ${createSql(slot)};`,
 };
 
 const WHAT: Record<SourceFault, string> = {

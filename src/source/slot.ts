@@ -25,8 +25,9 @@ export interface SlotSetup {
   log: Logger;
 }
 
-const createSql = (slot: string) => `SELECT pg_create_logical_replication_slot('${slot.replace(/'/g, "''")}', 'pgoutput')`;
-const dropSql = (slot: string) => `SELECT pg_drop_replication_slot('${slot.replace(/'/g, "''")}')`;
+/** The SQL an operator runs to create the slot, or to drop it (for the remedies in logs and errors). */
+export const createSql = (slot: string) => `SELECT pg_create_logical_replication_slot('${slot.replace(/'/g, "''")}', 'pgoutput')`;
+export const dropSql = (slot: string) => `SELECT pg_drop_replication_slot('${slot.replace(/'/g, "''")}')`;
 
 interface SlotRow {
   plugin: string;
