@@ -114,7 +114,8 @@ export class Pipeline {
     const baseline = await prepareSource({ ...sourceSetup, durableLsn });
     if (this.stopping) return;
     // What this start owes to the past (a lost slot, a stop, a changed mapping) is decided before the stream runs.
-    await reconcileAtStart({ ctx, fence, mappers, baseline, durableLsn, log: log.child({ stage: 'lifecycle' }), metrics });
+    const lifecycleLog = log.child({ stage: 'lifecycle' });
+    await reconcileAtStart({ ctx, fence, mappers, baseline, durableLsn, log: lifecycleLog, metrics });
     const byName = new Map(mappers.map((m) => [m.name, m]));
     this.guard = new RemovalGuard({ ctx, fence, mappings: config.mappings, log: log.child({ stage: 'guard' }), metrics, intervalMs: pg.monitorIntervalMs });
     const writer = new OutboxWriter(ctx, byName, pg.slot, fence, this.guard);
@@ -134,7 +135,7 @@ export class Pipeline {
       setup: sourceSetup,
       mappers,
       baseline,
-      log: log.child({ stage: 'lifecycle' }),
+      log: lifecycleLog,
       metrics,
       durableLsn: () => writer.durableLsn(),
       onReconcile: () => this.snapshots?.wake(),
@@ -170,17 +171,18 @@ export class Pipeline {
     this.summary.start();
     // After prepareSource: the slot exists before the first chunk is read, so no change falls between them. It
     // always runs: reconciliations asked for (a gap, a stop, a changed mapping) run whatever snapshot.onStart says.
+    const snapshotLog = log.child({ stage: 'snapshot' });
     this.snapshots = new SnapshotService({
       handle,
       mappers,
       writer: new SnapshotWriter(ctx, byName, fence, this.guard),
       chunkSize: config.snapshot.chunkSize,
       progressIntervalMs: config.snapshot.progressIntervalMs,
-      log: log.child({ stage: 'snapshot' }),
+      log: snapshotLog,
       metrics,
       initial: config.snapshot.onStart,
       stopped: () => this.stream?.stoppedMappings ?? new Map<string, string>(),
-      catchUp: { ctx, slot: pg.slot, log: log.child({ stage: 'snapshot' }), streamRuns: true },
+      catchUp: { ctx, slot: pg.slot, log: snapshotLog, streamRuns: true },
     });
     this.snapshots.start();
     if (this.opts.captureOnly) return;
