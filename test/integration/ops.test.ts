@@ -1,9 +1,11 @@
 import { Writable } from 'node:stream';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { Connector } from '../../src/connector.js';
 import { freePort } from '../../src/db/local-cluster.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { lockHolder } from '../../src/ha/leader.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { testConfig, USERS_DDL } from '../helpers/connector.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
@@ -150,10 +152,12 @@ describe('operations: metrics, health, WAL safety, leadership', () => {
       expect(b.connector.replication).toBeNull();
       await waitFor(() => a.connector.replication?.isStreaming, { message: 'A streams' });
 
-      // The database ends A's lock session (as a failover of the network or an administrator would).
+      // The database ends A's lock session (as a failover of the network or an administrator would). Only the
+      // leader lock's holder: other advisory locks (a snapshot's, a writer's turn) may be held at this moment.
+      const holder = await lockHolder({ query: (text: string, values?: unknown[]) => tdb.query(text, values) } as Pick<pg.ClientBase, 'query'>, config.postgres.slot);
       const { rows } = await tdb.query<{ n: number }>(
-        `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l
-         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM (SELECT $1::int AS pid) h WHERE pid IS NOT NULL`,
+        [holder?.pid ?? null],
       );
       expect(rows[0]?.n).toBe(1);
       await waitFor(() => b.connector.role === 'leader' && b.connector.replication?.isStreaming, { message: 'B leads and streams' });
