@@ -171,8 +171,7 @@ export async function checkPrerequisites(
   for (const m of mappers) {
     // A mapping that ran before and cannot run now stops (the others go on); a new one is a configuration error.
     const before = opts.known?.get(m.name);
-    const sameTable = before !== undefined && (before.same || (before.table?.schema === m.schema && before.table?.name === m.table));
-    const known = sameTable;
+    const known = before !== undefined && (before.same || (before.table?.schema === m.schema && before.table?.name === m.table));
     const mappingProblems: ConfigProblem[] = [];
     /** The columns the problems are about: a changed definition stops only for columns it read before. */
     const problemColumns = new Set<string>();
