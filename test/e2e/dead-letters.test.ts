@@ -6,7 +6,7 @@ import { storeContext } from '../../src/store/context.js';
 import { listDeadLetters, retryDeadLetters } from '../../src/store/dead-letters.js';
 import { projectionDiff } from '../helpers/converge.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'list-1';
@@ -38,11 +38,7 @@ describe('dead letters: shared identifiers, and contacts that sync after all', (
   afterAll(async () => tdb.drop());
 
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(USERS_DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(USERS_DDL);
     emulator = await createEmulator({ seed: 11, tokens: [TOKEN], lists: [{ id: LIST }], processing: { delayMs: 10 } });
   });
   afterEach(async () => {

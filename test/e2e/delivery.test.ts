@@ -6,7 +6,7 @@ import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { projectionDiff } from '../helpers/converge.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'list-1';
@@ -24,11 +24,7 @@ describe('delivery and reconciliation', () => {
   afterAll(async () => tdb.drop());
 
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(USERS_DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(USERS_DDL);
     emulator = await createEmulator({
       seed: 7,
       tokens: [TOKEN],

@@ -5,7 +5,7 @@ import type { Connector } from '../../src/connector.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runCli, writeConfig } from '../helpers/child.js';
 import { testConnector, USERS_DDL } from '../helpers/connector.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'crm';
@@ -28,11 +28,7 @@ describe('inspect', () => {
   });
   afterAll(async () => tdb.drop());
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(USERS_DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(USERS_DDL);
   });
   afterEach(async () => {
     await connector?.stop();

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startConnectorProcess, writeConfig, type RunningConnector } from '../helpers/child.js';
 import { testConfig, testConnector, USERS_DDL } from '../helpers/connector.js';
 import { projectionDiff } from '../helpers/converge.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'integrity-list';
@@ -35,11 +35,7 @@ describe('delivery integrity', () => {
   });
   afterAll(async () => tdb.drop());
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(USERS_DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(USERS_DDL);
   });
   afterEach(async () => {
     await connector?.stop();

@@ -7,7 +7,7 @@ import { compileMapping } from '../../src/mapping/mapper.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { testConfig, testConnector } from '../helpers/connector.js';
 import { projectionDiff } from '../helpers/converge.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'lifecycle-list';
@@ -30,11 +30,7 @@ describe('lifecycle', () => {
   });
   afterAll(async () => tdb.drop());
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(DDL);
     emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: LIST }, { id: 'other-list' }], processing: { delayMs: 10 } });
     lines = [];
   });

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { HeldRemoval, HoldSummary } from '../../src/store/removals.js';
 import { runCli, writeConfig } from '../helpers/child.js';
 import { testConnector, USERS_DDL } from '../helpers/connector.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'crm';
@@ -43,11 +43,7 @@ describe('mass-removal guard', () => {
   afterAll(async () => tdb.drop());
 
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(USERS_DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(USERS_DDL);
     emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: LIST }], processing: { delayMs: 10 } });
     raw = {
       postgres: { url: tdb.url, slot: tdb.slot, publication: tdb.publication, monitorIntervalMs: 200 },

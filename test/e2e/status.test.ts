@@ -6,7 +6,7 @@ import { freePort } from '../../src/db/local-cluster.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runCli, writeConfig } from '../helpers/child.js';
 import { testConnector } from '../helpers/connector.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LIST = 'crm';
@@ -36,11 +36,7 @@ describe('status --check, --json and /status', () => {
   });
   afterAll(async () => tdb.drop());
   beforeEach(async () => {
-    tdb.slot = uniqueName('slot');
-    tdb.publication = uniqueName('pub');
-    await tdb.query('DROP TABLE IF EXISTS users');
-    await tdb.query(DDL);
-    await tdb.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    await tdb.reset(DDL);
     emulator = await createEmulator({ tokens: ['tok'], lists: [{ id: LIST }], processing: { delayMs: 10 } });
     await configure();
   });

@@ -14,6 +14,11 @@ export interface TestDatabase {
   query: <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
   /** Drops the slots made in this database, then the database. */
   drop: () => Promise<void>;
+  /**
+   * A clean start for one test: new slot and publication names, the `users` table created again from `ddl`,
+   * and no connector schema.
+   */
+  reset: (ddl: string) => Promise<void>;
 }
 
 export function uniqueName(prefix: string): string {
@@ -48,12 +53,19 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
   // pool.end() resolves before its clients' sockets close; drop() then terminates every backend of the
   // database, and a client still closing gets 57P01. Without a listener the pool rethrows it, uncaught.
   pool.on('error', () => undefined);
-  return {
+  const db: TestDatabase = {
     url,
     database,
     slot: uniqueName('slot'),
     publication: uniqueName('pub'),
     query: (text, values) => pool.query(text, values),
+    reset: async (ddl) => {
+      db.slot = uniqueName('slot');
+      db.publication = uniqueName('pub');
+      await pool.query('DROP TABLE IF EXISTS users');
+      await pool.query(ddl);
+      await pool.query('DROP SCHEMA IF EXISTS wooxy_cdc CASCADE');
+    },
     drop: async () => {
       await pool.end();
       // Active walsenders hold their slots: end every session on the database first.
@@ -69,4 +81,5 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
       await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     },
   };
+  return db;
 }
