@@ -91,30 +91,18 @@ export async function wal(ctx: ScenarioContext): Promise<Figure[]> {
     const cpu = rs.reduce((n, r) => n + (r[phase].cpu.total ?? 0), 0);
     return (cpu * 1e6) / rs.reduce((n, r) => n + r.changes, 0);
   };
-  figures.push(
-    {
-      id: 'pg-cpu-capture',
-      title: 'Postgres CPU per durable change',
-      measured: `${fmt(perChange('source', 'capture'))} µs (state in the source)`,
-      against: `state apart: ${fmt(perChange('apart', 'capture'))} µs (both servers)`,
-      ratio: null,
-      target: 'measured',
-      score: null,
-      pass: null,
-      details: Object.fromEntries(runs.map((r) => [`${r.placement}-${r.workload}`, r.capture.cpu])),
-    },
-    {
-      id: 'pg-cpu-delivery',
-      title: 'Postgres CPU per delivered contact',
-      measured: `${fmt(perChange('source', 'delivery'))} µs (state in the source)`,
-      against: `state apart: ${fmt(perChange('apart', 'delivery'))} µs (both servers)`,
-      ratio: null,
-      target: 'measured',
-      score: null,
-      pass: null,
-      details: Object.fromEntries(runs.map((r) => [`${r.placement}-${r.workload}`, r.delivery.cpu])),
-    },
-  );
+  const cpuFigure = (phase: 'capture' | 'delivery', id: string, title: string): Figure => ({
+    id,
+    title,
+    measured: `${fmt(perChange('source', phase))} µs (state in the source)`,
+    against: `state apart: ${fmt(perChange('apart', phase))} µs (both servers)`,
+    ratio: null,
+    target: 'measured',
+    score: null,
+    pass: null,
+    details: Object.fromEntries(runs.map((r) => [`${r.placement}-${r.workload}`, r[phase].cpu])),
+  });
+  figures.push(cpuFigure('capture', 'pg-cpu-capture', 'Postgres CPU per durable change'), cpuFigure('delivery', 'pg-cpu-delivery', 'Postgres CPU per delivered contact'));
   return figures;
 }
 
