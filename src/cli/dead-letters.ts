@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { StoreContext } from '../store/context.js';
 import type { DeadLetterFilter } from '../store/dead-letters.js';
 import { table } from './format.js';
+import { withStore } from './store-session.js';
 
 interface Options {
   config: string;
@@ -14,20 +15,8 @@ interface Options {
 }
 
 async function withDb<T>(file: string, work: (ctx: StoreContext, admin: typeof import('../store/dead-letters.js')) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, admin] = await Promise.all([
-    import('../config/loader.js'),
-    import('../db/index.js'),
-    import('../store/context.js'),
-    import('../store/dead-letters.js'),
-  ]);
-  const config = await loadConfig(file, process.env, { withoutWooxy: true });
-  const pg = config.postgres;
-  const handle = createDb(dbOptions(pg, { purpose: 'dead-letters', poolSize: 2 }));
-  try {
-    return await work(storeContext(handle), admin);
-  } finally {
-    await handle.close();
-  }
+  const admin = await import('../store/dead-letters.js');
+  return withStore(file, 'dead-letters', (ctx) => work(ctx, admin));
 }
 
 const filterOf = (o: Options): DeadLetterFilter => ({ mapping: o.mapping, key: o.key, code: o.code });

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { CdcError } from '../errors.js';
 import type { OrphanRow } from '../store/orphans.js';
+import type { Config } from '../config/schema.js';
+import type { StoreContext } from '../store/context.js';
 import { operator } from './removals.js';
+import { withStore } from './store-session.js';
 
 interface Options {
   config: string;
@@ -12,32 +15,26 @@ interface Options {
 type Store = typeof import('../store/orphans.js');
 
 /** What the connector keeps for mappings this configuration lacks, and whether the instance leading now runs one. */
-async function withOrphans<T>(o: Options, work: (orphans: Array<OrphanRow & { runByLeader: boolean }>, store: Store, ctx: import('../store/context.js').StoreContext) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, { lockHolder }, store] = await Promise.all([
-    import('../config/loader.js'),
-    import('../db/index.js'),
-    import('../store/context.js'),
-    import('../ha/leader.js'),
-    import('../store/orphans.js'),
-  ]);
-  const config = await loadConfig(o.config, process.env, { withoutWooxy: true });
-  const configured = config.mappings.map((m) => m.name);
-  if (o.mapping !== undefined && configured.includes(o.mapping)) {
-    throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: ${o.config} configures it, so it is no orphan (remove or rename it in the file first)`);
-  }
-  const pg = config.postgres;
-  // The state where postgres.stateUrl says: the connector's tables and the leader lock live there.
-  const handle = createDb(dbOptions(pg, { purpose: 'orphans', poolSize: 2 }));
-  try {
-    const ctx = storeContext(handle);
-    const leads = (await lockHolder(handle.pool, pg.slot)) !== null;
-    const orphans = (await store.listOrphans(ctx, configured, pg.slot))
-      .filter((x) => o.mapping === undefined || x.mapping === o.mapping)
-      .map((x) => ({ ...x, runByLeader: x.recordedThisTerm && leads }));
-    return await work(orphans, store, ctx);
-  } finally {
-    await handle.close();
-  }
+async function withOrphans<T>(o: Options, work: (orphans: Array<OrphanRow & { runByLeader: boolean }>, store: Store, ctx: StoreContext) => Promise<T>): Promise<T> {
+  const [{ lockHolder }, store] = await Promise.all([import('../ha/leader.js'), import('../store/orphans.js')]);
+  const names = (config: Config) => config.mappings.map((m) => m.name);
+  return withStore(
+    o.config,
+    'orphans',
+    async (ctx, config, handle) => {
+      // The leader lock lives with the state (postgres.stateUrl).
+      const leads = (await lockHolder(handle.pool, config.postgres.slot)) !== null;
+      const orphans = (await store.listOrphans(ctx, names(config), config.postgres.slot))
+        .filter((x) => o.mapping === undefined || x.mapping === o.mapping)
+        .map((x) => ({ ...x, runByLeader: x.recordedThisTerm && leads }));
+      return work(orphans, store, ctx);
+    },
+    (config) => {
+      if (o.mapping !== undefined && names(config).includes(o.mapping)) {
+        throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: ${o.config} configures it, so it is no orphan (remove or rename it in the file first)`);
+      }
+    },
+  );
 }
 
 const holds = (x: OrphanRow) => `${x.pending} pending and ${x.inflight} in-flight entries, ${x.contacts} contact state(s), ${x.deadLetters} dead letter(s)`;

@@ -5,6 +5,7 @@ import { CdcError } from '../errors.js';
 import type { StoreContext } from '../store/context.js';
 import type { Decision, HoldSummary } from '../store/removals.js';
 import { table } from './format.js';
+import { withStore } from './store-session.js';
 
 interface Options {
   config: string;
@@ -16,23 +17,12 @@ interface Options {
 type Admin = typeof import('../store/removals.js');
 
 async function withDb<T>(o: Options, work: (ctx: StoreContext, admin: Admin, config: Config) => Promise<T>): Promise<T> {
-  const [{ loadConfig }, { createDb, dbOptions }, { storeContext }, admin] = await Promise.all([
-    import('../config/loader.js'),
-    import('../db/index.js'),
-    import('../store/context.js'),
-    import('../store/removals.js'),
-  ]);
-  const config = await loadConfig(o.config, process.env, { withoutWooxy: true });
-  if (!config.mappings.some((m) => m.name === o.mapping)) {
-    throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: no such mapping (configured: ${config.mappings.map((m) => m.name).join(', ')})`);
-  }
-  const pg = config.postgres;
-  const handle = createDb(dbOptions(pg, { purpose: 'removals', poolSize: 2 }));
-  try {
-    return await work(storeContext(handle), admin, config);
-  } finally {
-    await handle.close();
-  }
+  const admin = await import('../store/removals.js');
+  return withStore(o.config, 'removals', (ctx, config) => work(ctx, admin, config), (config) => {
+    if (!config.mappings.some((m) => m.name === o.mapping)) {
+      throw new CdcError('USAGE_INVALID', `--mapping ${o.mapping}: no such mapping (configured: ${config.mappings.map((m) => m.name).join(', ')})`);
+    }
+  });
 }
 
 /** Who decided, for the record: the operator's account on the machine that ran the command. */
